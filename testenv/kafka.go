@@ -1,0 +1,152 @@
+package testenv
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/segmentio/kafka-go"
+	"github.com/testcontainers/testcontainers-go"
+	"github.com/testcontainers/testcontainers-go/wait"
+
+	"github.com/seatflow/seatflow/localkafka"
+)
+
+// Kafka is a test's Kafka: brokers and its own topics.
+type Kafka struct {
+	Brokers    []string
+	License    string // license-events topic
+	Usage      string // usage-events topic
+	DeadLetter string // dead-letter topic
+	Partitions int
+	Kind       string // "server", "container" or "embedded"
+}
+
+// KafkaOptions tune StartKafka.
+type KafkaOptions struct {
+	Partitions int // per topic; default 3
+}
+
+// StartKafka gives the test a Kafka with three fresh topics.
+func StartKafka(t testing.TB, opts ...KafkaOptions) *Kafka {
+	t.Helper()
+	var o KafkaOptions
+	if len(opts) > 0 {
+		o = opts[0]
+	}
+	if o.Partitions <= 0 {
+		o.Partitions = 3
+	}
+	ctx, cancel := setupContext(t)
+	defer cancel()
+
+	k := &Kafka{Partitions: o.Partitions}
+	prefix := uniqueName(t) + "."
+	k.License, k.Usage, k.DeadLetter = prefix+"license-events", prefix+"usage-events", prefix+"dead-letter"
+	topics := []string{k.License, k.Usage, k.DeadLetter}
+
+	switch {
+	case os.Getenv(EnvKafka) != "":
+		k.Kind, k.Brokers = "server", strings.Split(os.Getenv(EnvKafka), ",")
+	case dockerAvailable():
+		brokers, err := kafkaContainer(ctx)
+		if err != nil {
+			t.Fatalf("Kafka container: %v", err)
+		}
+		k.Kind, k.Brokers = "container", brokers
+	default:
+		b, err := localkafka.Start(ctx, localkafka.Options{Topics: topics, Partitions: o.Partitions, MinSessionTimeout: 100 * time.Millisecond})
+		if err != nil {
+			t.Fatalf("embedded Kafka: %v", err)
+		}
+		t.Cleanup(b.Close)
+		k.Kind, k.Brokers = "embedded", b.Addrs()
+		return k
+	}
+	if err := localkafka.CreateTopics(ctx, k.Brokers, o.Partitions, topics...); err != nil {
+		t.Fatalf("create test topics: %v", err)
+	}
+	t.Cleanup(func() {
+		client := &kafka.Client{Addr: kafka.TCP(k.Brokers...), Timeout: 10 * time.Second}
+		if _, err := client.DeleteTopics(context.Background(), &kafka.DeleteTopicsRequest{Topics: topics}); err != nil {
+			t.Logf("delete test topics: %v", err)
+		}
+	})
+	return k
+}
+
+var kafkaShared struct {
+	sync.Mutex
+	brokers []string
+}
+
+// kafkaImage is the official Apache Kafka image (KRaft, no ZooKeeper).
+const kafkaImage = "apache/kafka:3.9.1"
+
+// kafkaContainer starts one apache/kafka container per test process. The
+// broker must advertise the host's mapped port, which is known only once the
+// container runs, so the container waits for a start script that a
+// post-start hook writes with that port, as testcontainers' Kafka module
+// does for Confluent images.
+func kafkaContainer(ctx context.Context) ([]string, error) {
+	kafkaShared.Lock()
+	defer kafkaShared.Unlock()
+	if kafkaShared.brokers != nil {
+		return kafkaShared.brokers, nil
+	}
+	const script = "/tmp/seatflow_start.sh"
+	const public = "9093/tcp"
+	ctr, err := testcontainers.Run(ctx, kafkaImage,
+		testcontainers.WithExposedPorts(public),
+		testcontainers.WithEnv(map[string]string{
+			"KAFKA_NODE_ID":                                  "1",
+			"KAFKA_PROCESS_ROLES":                            "broker,controller",
+			"KAFKA_LISTENERS":                                "PLAINTEXT://0.0.0.0:9093,BROKER://0.0.0.0:9092,CONTROLLER://0.0.0.0:9094",
+			"KAFKA_LISTENER_SECURITY_PROTOCOL_MAP":           "BROKER:PLAINTEXT,PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT",
+			"KAFKA_INTER_BROKER_LISTENER_NAME":               "BROKER",
+			"KAFKA_CONTROLLER_LISTENER_NAMES":                "CONTROLLER",
+			"KAFKA_CONTROLLER_QUORUM_VOTERS":                 "1@localhost:9094",
+			"KAFKA_OFFSETS_TOPIC_REPLICATION_FACTOR":         "1",
+			"KAFKA_TRANSACTION_STATE_LOG_REPLICATION_FACTOR": "1",
+			"KAFKA_TRANSACTION_STATE_LOG_MIN_ISR":            "1",
+			"KAFKA_GROUP_INITIAL_REBALANCE_DELAY_MS":         "0",
+		}),
+		testcontainers.WithEntrypoint("sh"),
+		testcontainers.WithCmd("-c", "while [ ! -f "+script+" ]; do sleep 0.1; done; exec sh "+script),
+		testcontainers.WithLifecycleHooks(testcontainers.ContainerLifecycleHooks{
+			PostStarts: []testcontainers.ContainerHook{func(ctx context.Context, c testcontainers.Container) error {
+				if err := wait.ForMappedPort(public).WaitUntilReady(ctx, c); err != nil {
+					return err
+				}
+				endpoint, err := c.PortEndpoint(ctx, public, "PLAINTEXT")
+				if err != nil {
+					return err
+				}
+				inspect, err := c.Inspect(ctx)
+				if err != nil {
+					return err
+				}
+				body := fmt.Sprintf("export KAFKA_ADVERTISED_LISTENERS=%s,BROKER://%s:9092\nexec /etc/kafka/docker/run\n", endpoint, inspect.Config.Hostname)
+				if err := c.CopyToContainer(ctx, []byte(body), script, 0o755); err != nil {
+					return err
+				}
+				return wait.ForLog("Kafka Server started").WithStartupTimeout(2*time.Minute).WaitUntilReady(ctx, c)
+			}},
+		}),
+	)
+	if err != nil {
+		return nil, fmt.Errorf("run %s: %w", kafkaImage, err)
+	}
+	endpoint, err := ctr.PortEndpoint(ctx, public, "")
+	if err != nil {
+		testcontainers.TerminateContainer(ctr)
+		return nil, err
+	}
+	atExit(func() { testcontainers.TerminateContainer(ctr) })
+	kafkaShared.brokers = []string{endpoint}
+	return kafkaShared.brokers, nil
+}
