@@ -118,7 +118,11 @@ func (b *Broker) CreateTopics(ctx context.Context, partitions int, topics ...str
 
 // CreateTopics creates missing topics on any Kafka cluster.
 func CreateTopics(ctx context.Context, brokers []string, partitions int, topics ...string) error {
-	client := &kafka.Client{Addr: kafka.TCP(brokers...), Timeout: 10 * time.Second}
+	// Its own transport: kafka-go's shared one may hold a connection to a
+	// broker that has since restarted on the same address.
+	transport := &kafka.Transport{}
+	defer transport.CloseIdleConnections()
+	client := &kafka.Client{Addr: kafka.TCP(brokers...), Timeout: 10 * time.Second, Transport: transport}
 	req := &kafka.CreateTopicsRequest{}
 	for _, t := range topics {
 		req.Topics = append(req.Topics, kafka.TopicConfig{Topic: t, NumPartitions: partitions, ReplicationFactor: 1})

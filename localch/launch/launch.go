@@ -230,3 +230,6 @@ func buildFromSource(ctx context.Context, root, cacheDir string) (string, error)
 	}
 	return p, nil
 }
+
+// Pid is the server's process id.
+func (s *Server) Pid() int { return s.cmd.Process.Pid }

@@ -1,0 +1,41 @@
+# seatflow — see README.md. `make run` and `make test` install what they
+# need (scripts/deps.sh) and work on a fresh machine.
+GO      ?= go
+GOFLAGS ?=
+export CGO_ENABLED ?= 0
+
+.PHONY: all build run test test-short bench lint deps clean
+
+all: build
+
+deps:
+	@scripts/deps.sh
+
+build:
+	$(GO) build $(GOFLAGS) -o bin/seatflow ./cmd/seatflow
+	$(GO) build $(GOFLAGS) -o bin/seatflow-chdb ./cmd/seatflow-chdb
+
+## run: the whole product locally on embedded defaults
+run: deps build
+	./bin/seatflow dev
+
+## test: every test, integration tests against the embedded broker and the
+## local ClickHouse included (or real servers: SEATFLOW_TEST_KAFKA,
+## SEATFLOW_TEST_CLICKHOUSE)
+test: deps
+	$(GO) vet ./...
+	$(GO) test $(GOFLAGS) -count=1 -timeout 40m ./...
+
+test-short:
+	$(GO) test $(GOFLAGS) -short -count=1 ./...
+
+## bench: benchmarks, with allocations
+bench: deps
+	$(GO) test $(GOFLAGS) -run '^$$' -bench . -benchmem -timeout 60m ./...
+
+lint:
+	@test -z "$$(gofmt -l .)" || { echo "gofmt needed:"; gofmt -l .; exit 1; }
+	$(GO) vet ./...
+
+clean:
+	rm -rf bin .seatflow
