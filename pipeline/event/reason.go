@@ -1,0 +1,35 @@
+package event
+
+import "fmt"
+
+// Reason says why an event was rejected; it goes into the dead-letter
+// header and the seatflow_events_rejected_total{reason} label.
+type Reason string
+
+// Rejection reasons.
+const (
+	MalformedJSON    Reason = "malformed_json"
+	NotAnObject      Reason = "not_an_object"
+	MissingField     Reason = "missing_field"
+	BadValue         Reason = "bad_value"
+	UnknownType      Reason = "unknown_type"
+	UnknownVersion   Reason = "unknown_version"
+	FutureTimestamp  Reason = "future_timestamp"
+	TooLate          Reason = "too_late"
+	TooManyWorkloads Reason = "too_many_workloads"
+)
+
+// Reasons lists every reason, for metrics and documentation.
+var Reasons = []Reason{MalformedJSON, NotAnObject, MissingField, BadValue, UnknownType, UnknownVersion, FutureTimestamp, TooLate, TooManyWorkloads}
+
+// Rejection is a rejected event's error: a reason and a detail for people.
+type Rejection struct {
+	Reason Reason
+	Detail string
+}
+
+func (r *Rejection) Error() string { return string(r.Reason) + ": " + r.Detail }
+
+func reject(reason Reason, format string, args ...any) *Rejection {
+	return &Rejection{Reason: reason, Detail: fmt.Sprintf(format, args...)}
+}

@@ -1,0 +1,158 @@
+package figures_test
+
+import (
+	"fmt"
+	"math"
+	"sort"
+	"strings"
+	"testing"
+
+	"github.com/seatflow/seatflow/pipeline/catalog"
+	"github.com/seatflow/seatflow/pipeline/event"
+	"github.com/seatflow/seatflow/pipeline/figures"
+	"github.com/seatflow/seatflow/pipeline/reference"
+	"github.com/seatflow/seatflow/schemas"
+)
+
+func testCatalog(t testing.TB) *catalog.Catalog {
+	t.Helper()
+	c, err := catalog.Load(schemas.Catalog)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return c
+}
+
+// table is what a reader of the ClickHouse tables sees under FINAL: the
+// highest version of each key.
+type table struct {
+	deployment map[reference.Key]figures.DeploymentRow
+	usage      map[reference.Key]figures.UsageRow
+	workload   map[reference.Key]figures.WorkloadRow
+	subs       map[[2]string]figures.SubscriptionRow
+	activity   map[reference.Activity]int
+	version    uint64
+}
+
+func newTable() *table {
+	return &table{
+		deployment: map[reference.Key]figures.DeploymentRow{}, usage: map[reference.Key]figures.UsageRow{},
+		workload: map[reference.Key]figures.WorkloadRow{}, subs: map[[2]string]figures.SubscriptionRow{},
+		activity: map[reference.Activity]int{},
+	}
+}
+
+func (tb *table) flush(t testing.TB, e *figures.Engine) figures.Rows {
+	t.Helper()
+	tb.version++
+	rows := e.Flush(tb.version)
+	for _, r := range rows.Deployment {
+		k := reference.Key{TenantID: r.TenantID, SKU: r.SKU, Date: r.Date}
+		if old, ok := tb.deployment[k]; ok && old.Final && !r.Final {
+			t.Fatalf("%v: a final row was rewritten as provisional", k)
+		}
+		tb.deployment[k] = r
+	}
+	for _, r := range rows.Usage {
+		tb.usage[reference.Key{TenantID: r.TenantID, SKU: r.SKU, Workload: r.Workload, Date: r.Date}] = r
+	}
+	for _, r := range rows.Workload {
+		tb.workload[reference.Key{TenantID: r.TenantID, Workload: r.Workload, Date: r.Date}] = r
+	}
+	for _, r := range rows.Subscriptions {
+		tb.subs[[2]string{r.TenantID, r.SubscriptionID}] = r
+	}
+	for _, r := range rows.Activity {
+		tb.activity[reference.Activity{TenantID: r.TenantID, UserID: r.UserID, Workload: r.Workload, Date: r.Date}]++
+	}
+	return rows
+}
+
+func fmtPct(p *float64) string {
+	if p == nil {
+		return "NULL"
+	}
+	return fmt.Sprintf("%.4f", *p)
+}
+
+// diff compares the table with the reference and lists the differences.
+func (tb *table) diff(ref reference.Result) []string {
+	var out []string
+	for k, want := range ref.Deployment {
+		got, ok := tb.deployment[k]
+		w := fmt.Sprintf("%s sold=%d trial=%d assigned=%d qualified=%d pct=%s", want.Product, want.Sold, want.Trial, want.Assigned, want.Qualified, fmtPct(want.DeploymentPct))
+		g := fmt.Sprintf("%s sold=%d trial=%d assigned=%d qualified=%d pct=%s", got.Product, got.Sold, got.Trial, got.Assigned, got.Qualified, fmtPct(got.DeploymentPct))
+		if !ok || g != w {
+			out = append(out, fmt.Sprintf("deployment %v: got %s (present %v), want %s", k, g, ok, w))
+		}
+	}
+	for k, want := range ref.Usage {
+		got, ok := tb.usage[k]
+		w := fmt.Sprintf("active=%d qualified=%d pct=%s", want.ActiveUsers, want.Qualified, fmtPct(want.UsagePct))
+		g := fmt.Sprintf("active=%d qualified=%d pct=%s", got.ActiveUsers, got.Qualified, fmtPct(got.UsagePct))
+		if !ok || g != w {
+			out = append(out, fmt.Sprintf("usage %v: got %s (present %v), want %s", k, g, ok, w))
+		}
+	}
+	for k, want := range ref.Workload {
+		got, ok := tb.workload[k]
+		if !ok || got.ActiveUsers != want {
+			out = append(out, fmt.Sprintf("workload %v: got %d (present %v), want %d", k, got.ActiveUsers, ok, want))
+		}
+	}
+	for k, want := range ref.Subscriptions {
+		got, ok := tb.subs[k]
+		g := reference.Subscription{SKU: got.SKU, PartnerID: got.PartnerID, Status: got.Status, Trial: got.Trial, Quantity: got.Quantity, OccurredAt: got.OccurredAt}
+		if !ok || g != want {
+			out = append(out, fmt.Sprintf("subscription %v: got %+v, want %+v", k, g, want))
+		}
+	}
+	for a := range ref.Activity {
+		if tb.activity[a] != 1 {
+			out = append(out, fmt.Sprintf("user_activity %v written %d times, want once", a, tb.activity[a]))
+		}
+	}
+	extra := func(kind string, n, m int) {
+		if n != m {
+			out = append(out, fmt.Sprintf("%s: %d rows, reference has %d", kind, n, m))
+		}
+	}
+	extra("deployment", len(tb.deployment), len(ref.Deployment))
+	extra("usage", len(tb.usage), len(ref.Usage))
+	extra("workload", len(tb.workload), len(ref.Workload))
+	extra("subscriptions", len(tb.subs), len(ref.Subscriptions))
+	extra("user_activity", len(tb.activity), len(ref.Activity))
+	sort.Strings(out)
+	return out
+}
+
+func day(s string) event.Day {
+	var y, m, d int
+	fmt.Sscanf(s, "%d-%d-%d", &y, &m, &d)
+	return event.DayOf(int64(daysFromCivil(y, m, d)) * event.NanosPerDay)
+}
+
+// daysFromCivil is Howard Hinnant's days-from-civil, to avoid time zones.
+func daysFromCivil(y, m, d int) int {
+	if m <= 2 {
+		y--
+	}
+	era := y / 400
+	yoe := y - era*400
+	mp := (m + 9) % 12
+	doy := (153*mp+2)/5 + d - 1
+	doe := yoe*365 + yoe/4 - yoe/100 + doy
+	return era*146097 + doe - 719468
+}
+
+func must(t testing.TB, msgs []string) {
+	t.Helper()
+	if len(msgs) > 0 {
+		if len(msgs) > 15 {
+			msgs = append(msgs[:15], fmt.Sprintf("... and %d more", len(msgs)-15))
+		}
+		t.Fatal("\n" + strings.Join(msgs, "\n"))
+	}
+}
+
+var _ = math.MaxInt64

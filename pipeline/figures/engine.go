@@ -1,0 +1,338 @@
+// Package figures is seatflow's figure core: pure, deterministic code with
+// no I/O that applies events (SPEC §2) in any order and produces exactly the
+// snapshot rows of SPEC §3 and §4, with the watermark, day closing and
+// restatement rules of §5.
+//
+// Layout, chosen for tens of millions of users per process:
+//   - per tenant, users are a 64-bit fingerprint of user_id mapped to a dense
+//     index; no user_id string is kept (user_activity rows take it from the
+//     event that first shows the activity);
+//   - per tenant and workload, one 64-bit day bitmap per user: bit i is
+//     "active on day base+i", with one base for the whole engine;
+//   - per tenant and SKU, one byte per user: never/unassigned, assigned, or
+//     "has recent history", whose events (needed to know who held a seat on
+//     which day) sit in a small side map until they age out.
+//
+// Figures are recomputed per tenant from the bitmaps for the days that may
+// have changed, and compared with what was last emitted, so a Flush emits
+// only rows that changed: provisional rows of open days, final rows of
+// closed days, and restated rows after late events.
+package figures
+
+import (
+	"errors"
+	"fmt"
+	"math"
+	"time"
+
+	"github.com/cespare/xxhash/v2"
+
+	"github.com/seatflow/seatflow/pipeline/catalog"
+	"github.com/seatflow/seatflow/pipeline/event"
+)
+
+// Window is the active-user window of SPEC §3, in days.
+const Window = 28
+
+// bits per activity bitmap: the days the engine can hold at once.
+const bits = 64
+
+// MaxWorkloads bounds distinct workload names per engine; usage of further
+// unknown workloads is rejected (too_many_workloads) rather than letting a
+// bad publisher grow state without bound.
+const MaxWorkloads = 64
+
+// Config tunes an Engine.
+type Config struct {
+	Catalog  *catalog.Catalog
+	Lateness time.Duration // allowed lateness; default 1 h
+	Horizon  time.Duration // restatement horizon before the watermark; default 7 days
+}
+
+// ErrAhead means the event's day is too far ahead for the engine's 64-day
+// bitmaps. The caller should Flush (rows not yet written hold old days in
+// place) and apply the event again; if it is still ahead, pause that source
+// until the watermark advances (watermark alignment), then retry.
+var ErrAhead = errors.New("event too far ahead of the watermark; pause this source")
+
+// Outcome says what Apply did with an accepted event.
+type Outcome uint8
+
+const (
+	// OnTime: the event is at or after the watermark.
+	OnTime Outcome = iota
+	// Restated: a late event inside the restatement horizon; the days it
+	// affects are rewritten with a higher version.
+	Restated
+)
+
+// Engine holds the figure state. It is not safe for concurrent use.
+type Engine struct {
+	cat      *catalog.Catalog
+	lateness int64
+	horizon  int64
+
+	workloads  []string         // workload id → canonical name
+	workloadID map[string]uint8 // canonical name → id
+	skus       map[string]*skuInfo
+
+	tenants map[string]*tenant
+	order   []*tenant // tenants in first-seen order, for deterministic output
+
+	sources   map[int32]*source
+	watermark int64 // math.MinInt64 until every source has a high mark or is idle
+	maxTime   int64 // highest occurred_at accepted
+	base      event.Day
+	started   bool
+	closed    event.Day // days <= closed were emitted final
+	computed  event.Day // every tenant has rows computed through this day
+	// unflushedFrom is the oldest day an event touched since the last
+	// Flush: its rows are not written yet, so its activity must stay.
+	unflushedFrom event.Day
+
+	pendingSubs     []SubscriptionRow
+	pendingActivity []ActivityRow
+}
+
+type source struct {
+	high int64
+	idle bool
+	seen bool
+}
+
+// skuInfo is a SKU as the engine uses it.
+type skuInfo struct {
+	name, product string
+	workloads     []uint8 // workload ids
+	known         bool
+}
+
+// New makes an empty engine.
+func New(cfg Config) (*Engine, error) {
+	if cfg.Catalog == nil {
+		return nil, errors.New("figures: a SKU catalog is required")
+	}
+	if cfg.Lateness == 0 {
+		cfg.Lateness = time.Hour
+	}
+	if cfg.Horizon == 0 {
+		cfg.Horizon = 7 * 24 * time.Hour
+	}
+	if cfg.Lateness < 0 || cfg.Horizon < 0 {
+		return nil, fmt.Errorf("figures: lateness %s and horizon %s must not be negative", cfg.Lateness, cfg.Horizon)
+	}
+	// Days the bitmaps must hold: the window before the oldest restatable
+	// day, the horizon, the lateness, and today.
+	if need := Window + int(cfg.Horizon/(24*time.Hour)) + int(cfg.Lateness/(24*time.Hour)) + 3; need > bits {
+		return nil, fmt.Errorf("figures: a %s horizon and %s lateness need %d days of history; at most %d fit", cfg.Horizon, cfg.Lateness, need, bits)
+	}
+	e := &Engine{
+		cat: cfg.Catalog, lateness: int64(cfg.Lateness), horizon: int64(cfg.Horizon),
+		workloadID: map[string]uint8{}, skus: map[string]*skuInfo{},
+		tenants: map[string]*tenant{}, sources: map[int32]*source{},
+		watermark: math.MinInt64, maxTime: math.MinInt64, closed: math.MinInt32,
+		computed: math.MinInt32, unflushedFrom: math.MaxInt32,
+	}
+	for _, w := range cfg.Catalog.Workloads() {
+		e.workloadIDOf(w)
+	}
+	return e, nil
+}
+
+// SetSources declares the input sources (Kafka partitions of both topics):
+// until each has produced an event or been marked idle, it holds the
+// watermark back.
+func (e *Engine) SetSources(ids ...int32) {
+	for _, id := range ids {
+		if e.sources[id] == nil {
+			e.sources[id] = &source{high: math.MinInt64}
+		}
+	}
+	e.updateWatermark()
+}
+
+// SetIdle marks a source read to its end (idle) or busy again. An idle
+// source does not hold the watermark back.
+func (e *Engine) SetIdle(id int32, idle bool) {
+	s := e.sources[id]
+	if s == nil {
+		s = &source{high: math.MinInt64}
+		e.sources[id] = s
+	}
+	s.idle = idle
+	e.updateWatermark()
+}
+
+// Watermark is the current watermark (Unix ns); math.MinInt64 before any.
+func (e *Engine) Watermark() int64 { return e.watermark }
+
+func (e *Engine) updateWatermark() {
+	low, high := int64(math.MaxInt64), int64(math.MinInt64)
+	busy := false
+	for _, s := range e.sources {
+		if s.seen && s.high > high {
+			high = s.high
+		}
+		if s.idle {
+			continue
+		}
+		busy = true
+		if !s.seen {
+			return // a source with nothing read yet holds the watermark
+		}
+		low = min(low, s.high)
+	}
+	if !busy {
+		low = high // every source idle: the newest event bounds the watermark
+	}
+	if low == math.MinInt64 || low == math.MaxInt64 {
+		return
+	}
+	if wm := low - e.lateness; wm > e.watermark {
+		e.watermark = wm
+	}
+}
+
+func (e *Engine) workloadIDOf(name string) (uint8, bool) {
+	if id, ok := e.workloadID[name]; ok {
+		return id, true
+	}
+	if len(e.workloads) >= MaxWorkloads {
+		return 0, false
+	}
+	id := uint8(len(e.workloads))
+	e.workloads = append(e.workloads, name)
+	e.workloadID[name] = id
+	return id, true
+}
+
+func (e *Engine) sku(name string) *skuInfo {
+	if s := e.skus[name]; s != nil {
+		return s
+	}
+	s := &skuInfo{name: name}
+	if c, ok := e.cat.SKU(name); ok {
+		s.known, s.product = true, c.Product
+		for _, w := range c.Workloads {
+			id, _ := e.workloadIDOf(w) // catalog workloads were registered first
+			s.workloads = append(s.workloads, id)
+		}
+	}
+	e.skus[name] = s
+	return s
+}
+
+// restatableFrom is the oldest day a late event may still change.
+func (e *Engine) restatableFrom() event.Day {
+	if e.watermark == math.MinInt64 {
+		return math.MinInt32
+	}
+	return event.DayOf(e.watermark - e.horizon)
+}
+
+// floor is the oldest day whose activity is still needed: the window
+// before the oldest day that may still be (re)written.
+func (e *Engine) floor() event.Day {
+	r := e.restatableFrom()
+	if r == math.MinInt32 {
+		return r
+	}
+	return min(r, e.unflushedFrom) - (Window - 1)
+}
+
+// Apply applies one decoded event read from source src. A *event.Rejection
+// (too_late, too_many_workloads) means the event goes to the dead-letter
+// topic; ErrAhead means retry after the watermark advances.
+func (e *Engine) Apply(src int32, ev *event.Event) (Outcome, *event.Rejection, error) {
+	outcome := OnTime
+	if ev.OccurredAt < e.watermark {
+		if ev.OccurredAt < e.watermark-e.horizon {
+			return 0, &event.Rejection{Reason: event.TooLate, Detail: fmt.Sprintf("occurred_at is more than %s before the watermark %s",
+				time.Duration(e.horizon), time.Unix(0, e.watermark).UTC().Format(time.RFC3339))}, nil
+		}
+		outcome = Restated
+	}
+	day := event.DayOf(ev.OccurredAt)
+	if !e.started {
+		e.started = true
+		e.base = day - (bits - 24) // room for late and out-of-order events before the first one
+	}
+	if day < e.base {
+		return 0, &event.Rejection{Reason: event.TooLate, Detail: "occurred_at is older than the engine's window (before any watermark)"}, nil
+	}
+	// The source's high mark moves first: when this source was holding the
+	// watermark back, the event itself may let the bitmaps slide.
+	e.advanceSource(src, ev.OccurredAt)
+	if day >= e.base+bits {
+		if err := e.rebase(day - bits + 1); err != nil {
+			return 0, nil, err
+		}
+	}
+	t := e.tenant(ev.TenantID)
+	switch ev.Kind {
+	case event.Usage:
+		if r := e.applyUsage(t, ev, day); r != nil {
+			return 0, r, nil
+		}
+	case event.Assignment:
+		e.applyAssignment(t, ev, day)
+	case event.Subscription:
+		e.applySubscription(t, ev, day)
+	}
+	t.dirtyFrom = min(t.dirtyFrom, day)
+	t.firstDay = min(t.firstDay, day)
+	e.unflushedFrom = min(e.unflushedFrom, day)
+	if ev.OccurredAt > e.maxTime {
+		e.maxTime = ev.OccurredAt
+	}
+	return outcome, nil, nil
+}
+
+func (e *Engine) advanceSource(src int32, at int64) {
+	s := e.sources[src]
+	if s == nil {
+		s = &source{high: math.MinInt64}
+		e.sources[src] = s
+	}
+	s.idle = false
+	if !s.seen || at > s.high {
+		s.seen = true
+		s.high = max(s.high, at)
+		e.updateWatermark()
+	}
+}
+
+// rebase moves the bitmaps' first day to newBase if no needed day is lost.
+func (e *Engine) rebase(newBase event.Day) error {
+	if newBase <= e.base {
+		return nil
+	}
+	if f := e.floor(); f == math.MinInt32 || newBase > f {
+		// Shift as far as allowed; the event may still not fit.
+		if f == math.MinInt32 || f <= e.base {
+			return ErrAhead
+		}
+		e.shift(f - e.base)
+		return ErrAhead
+	}
+	e.shift(newBase - e.base)
+	return nil
+}
+
+func (e *Engine) shift(by event.Day) {
+	for _, t := range e.order {
+		for _, col := range t.act {
+			for i := range col {
+				col[i] >>= uint(by)
+			}
+		}
+		for _, ts := range t.skus {
+			for _, h := range ts.hist {
+				h.valid = false
+			}
+		}
+	}
+	e.base += by
+}
+
+func fingerprint(userID string) uint64 { return xxhash.Sum64String(userID) }
