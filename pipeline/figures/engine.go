@@ -237,7 +237,11 @@ func (e *Engine) floor() event.Day {
 	if r == math.MinInt32 {
 		return r
 	}
-	return min(r, e.unflushedFrom) - (Window - 1)
+	oldest := min(r, e.unflushedFrom)
+	if e.computed != math.MinInt32 {
+		oldest = min(oldest, e.computed+1) // rows not computed yet still need their window
+	}
+	return oldest - (Window - 1)
 }
 
 // Apply applies one decoded event read from source src. A *event.Rejection

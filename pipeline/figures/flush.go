@@ -53,7 +53,9 @@ func (e *Engine) Flush(version uint64) Rows {
 		return out
 	}
 	closed := e.ClosedThrough()
-	current := e.CurrentDay()
+	// Closed days get their (carried-forward) rows even when no event has
+	// reached them yet, e.g. after a gap in the input.
+	current := max(e.CurrentDay(), closed)
 	restatable := e.restatableFrom()
 	for _, t := range e.order {
 		from := t.dirtyFrom

@@ -13,7 +13,7 @@ import (
 	"github.com/seatflow/seatflow/pipeline/reference"
 )
 
-var seeds = flag.Int("seeds", 60, "random scenarios TestAgainstReference runs")
+var seeds = flag.Int("seeds", 300, "random scenarios TestAgainstReference runs")
 
 // scenario generates a few tenants' month of events: subscriptions whose
 // status churns, trials, two subscriptions of one SKU, seats moving between

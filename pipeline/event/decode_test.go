@@ -1,0 +1,82 @@
+package event_test
+
+import (
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/seatflow/seatflow/pipeline/event"
+)
+
+var now = time.Date(2026, 11, 1, 0, 0, 0, 0, time.UTC).UnixNano()
+
+func TestDecodeValid(t *testing.T) {
+	var d event.Decoder
+	var ev event.Event
+	cases := []struct {
+		json string
+		want func(event.Event) bool
+	}{
+		{`{"type":"subscription","v":1,"event_id":"e-1","occurred_at":"2026-10-01T09:00:00Z","tenant_id":"t-42","subscription_id":"s-1","sku":"O365_E3","partner_id":"p-7","quantity":25,"status":"active","trial":false,"extra":{"ignored":true}}`,
+			func(e event.Event) bool {
+				return e.Kind == event.Subscription && e.Quantity == 25 && e.Status == event.Active && e.PartnerID == "p-7" && e.SKU == "O365_E3"
+			}},
+		{`{"type":"subscription","v":1,"event_id":"e-1","occurred_at":"2026-10-01T09:00:00+02:00","tenant_id":"t","subscription_id":"s","sku":"X","quantity":0,"status":"grace"}`,
+			func(e event.Event) bool {
+				return e.PartnerID == "" && !e.Trial && e.Status == event.Grace && e.OccurredAt == time.Date(2026, 10, 1, 7, 0, 0, 0, time.UTC).UnixNano()
+			}},
+		{`{"type":"assignment","v":1,"event_id":"e-2","occurred_at":"2026-10-01T09:05:00Z","tenant_id":"t-42","user_id":"u-1","sku":"O365_E3","assigned":false}`,
+			func(e event.Event) bool { return e.Kind == event.Assignment && !e.Assigned && e.UserID == "u-1" }},
+		{`{"type":"usage","v":1,"event_id":"e-3","occurred_at":"2026-10-02T14:31:07.5Z","tenant_id":"t-42","user_id":"u-1","workload":"exchange"}`,
+			func(e event.Event) bool {
+				return e.Kind == event.Usage && e.Workload == "exchange" && e.OccurredAt%1e9 == 5e8
+			}},
+	}
+	for _, c := range cases {
+		if r := d.Decode([]byte(c.json), now, &ev); r != nil {
+			t.Errorf("%s: rejected: %v", c.json, r)
+		} else if !c.want(ev) {
+			t.Errorf("%s: decoded %+v", c.json, ev)
+		}
+	}
+}
+
+func TestDecodeRejectsWithReason(t *testing.T) {
+	cases := []struct {
+		json   string
+		reason event.Reason
+	}{
+		{`{"type":`, event.MalformedJSON},
+		{`not json`, event.MalformedJSON},
+		{`[1,2]`, event.NotAnObject},
+		{`{"v":1}`, event.MissingField},
+		{`{"type":"login","v":1}`, event.UnknownType},
+		{`{"type":7,"v":1}`, event.BadValue},
+		{`{"type":"usage","v":2,"event_id":"e"}`, event.UnknownVersion},
+		{`{"type":"usage","v":"1"}`, event.BadValue},
+		{`{"type":"usage","event_id":"e"}`, event.MissingField},
+		{`{"type":"usage","v":1,"event_id":"e","occurred_at":"yesterday","tenant_id":"t","user_id":"u","workload":"teams"}`, event.BadValue},
+		{`{"type":"usage","v":1,"event_id":"e","occurred_at":"2026-12-01T00:00:00Z","tenant_id":"t","user_id":"u","workload":"teams"}`, event.FutureTimestamp},
+		{`{"type":"usage","v":1,"event_id":"","occurred_at":"2026-10-02T00:00:00Z","tenant_id":"t","user_id":"u","workload":"teams"}`, event.MissingField},
+		{`{"type":"usage","v":1,"event_id":"e","occurred_at":"2026-10-02T00:00:00Z","tenant_id":"t","workload":"teams"}`, event.MissingField},
+		{`{"type":"usage","v":1,"event_id":"e","occurred_at":"2026-10-02T00:00:00Z","tenant_id":"t","user_id":5,"workload":"teams"}`, event.BadValue},
+		{`{"type":"assignment","v":1,"event_id":"e","occurred_at":"2026-10-02T00:00:00Z","tenant_id":"t","user_id":"u","sku":"S","assigned":"yes"}`, event.BadValue},
+		{`{"type":"assignment","v":1,"event_id":"e","occurred_at":"2026-10-02T00:00:00Z","tenant_id":"t","user_id":"u","sku":"S"}`, event.MissingField},
+		{`{"type":"subscription","v":1,"event_id":"e","occurred_at":"2026-10-02T00:00:00Z","tenant_id":"t","subscription_id":"s","sku":"S","quantity":-1,"status":"active"}`, event.BadValue},
+		{`{"type":"subscription","v":1,"event_id":"e","occurred_at":"2026-10-02T00:00:00Z","tenant_id":"t","subscription_id":"s","sku":"S","quantity":2.5,"status":"active"}`, event.BadValue},
+		{`{"type":"subscription","v":1,"event_id":"e","occurred_at":"2026-10-02T00:00:00Z","tenant_id":"t","subscription_id":"s","sku":"S","quantity":1,"status":"paused"}`, event.BadValue},
+		{`{"type":"subscription","v":1,"event_id":"e","occurred_at":"2026-10-02T00:00:00Z","tenant_id":"t","subscription_id":"s","sku":"S","status":"active"}`, event.MissingField},
+		{`{"type":"usage","v":1,"event_id":"e","occurred_at":"2026-10-02T00:00:00Z","tenant_id":"t","user_id":"` + strings.Repeat("u", 300) + `","workload":"teams"}`, event.BadValue},
+	}
+	var d event.Decoder
+	var ev event.Event
+	for _, c := range cases {
+		r := d.Decode([]byte(c.json), now, &ev)
+		if r == nil || r.Reason != c.reason {
+			t.Errorf("%.120s: got %v, want %s", c.json, r, c.reason)
+		}
+		if r != nil && r.Detail == "" {
+			t.Errorf("%.120s: no detail", c.json)
+		}
+	}
+}
