@@ -31,7 +31,8 @@ test-short:
 
 ## bench: benchmarks, with allocations
 bench: deps
-	$(GO) test $(GOFLAGS) -run '^$$' -bench . -benchmem -timeout 60m ./...
+	$(GO) test $(GOFLAGS) -run '^$$' -bench . -benchmem -benchtime 1x -timeout 60m ./localch/conformance/ ./pipeline/figures/
+	$(GO) test $(GOFLAGS) -run '^$$' -bench DecodeApply -benchmem -benchtime 3000000x -cpu 1 ./pipeline/figures/
 
 lint:
 	@test -z "$$(gofmt -l .)" || { echo "gofmt needed:"; gofmt -l .; exit 1; }

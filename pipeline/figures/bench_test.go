@@ -1,0 +1,81 @@
+package figures_test
+
+import (
+	"fmt"
+	"runtime"
+	"testing"
+	"time"
+
+	"github.com/seatflow/seatflow/pipeline/event"
+	"github.com/seatflow/seatflow/pipeline/figures"
+)
+
+// BenchmarkDecodeApplyUsage measures usage events decoded from JSON and
+// applied, on one core.
+func BenchmarkDecodeApplyUsage(b *testing.B) {
+	e, err := figures.New(figures.Config{Catalog: testCatalog(b)})
+	if err != nil {
+		b.Fatal(err)
+	}
+	e.SetSources(0)
+	const users, tenants = 100_000, 100
+	start := time.Date(2026, 10, 1, 0, 0, 0, 0, time.UTC)
+	workloads := []string{"exchange", "teams", "sharepoint", "onedrive", "yammer"}
+	msgs := make([][]byte, 4096)
+	for i := range msgs {
+		msgs[i] = []byte(fmt.Sprintf(`{"type":"usage","v":1,"event_id":"e-%d","occurred_at":"%s","tenant_id":"t-%d","user_id":"u-%d","workload":"%s"}`,
+			i, start.Add(time.Duration(i)*time.Second).Format(time.RFC3339), i%tenants, (i*7919)%users, workloads[i%len(workloads)]))
+	}
+	now := start.Add(24 * time.Hour).UnixNano()
+	var d event.Decoder
+	var ev event.Event
+	b.ReportAllocs()
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		if r := d.Decode(msgs[i%len(msgs)], now, &ev); r != nil {
+			b.Fatal(r)
+		}
+		if _, r, err := e.Apply(0, &ev); err != nil || r != nil {
+			b.Fatal(err, r)
+		}
+	}
+	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "events/s")
+}
+
+// BenchmarkHeapPerUser measures heap bytes per tracked user at 1M users:
+// each user assigned one SKU and active in three workloads over a week.
+func BenchmarkHeapPerUser(b *testing.B) {
+	for i := 0; i < b.N; i++ {
+		const users, tenants = 1_000_000, 1000
+		runtime.GC()
+		var m0 runtime.MemStats
+		runtime.ReadMemStats(&m0)
+		e, err := figures.New(figures.Config{Catalog: testCatalog(b)})
+		if err != nil {
+			b.Fatal(err)
+		}
+		e.SetSources(0)
+		t0 := time.Date(2026, 10, 1, 0, 0, 0, 0, time.UTC).UnixNano()
+		var ev event.Event
+		for u := 0; u < users; u++ {
+			tenant, user := fmt.Sprint("t-", u%tenants), fmt.Sprint("u-", u)
+			ev = event.Event{Kind: event.Assignment, EventID: "a" + user, OccurredAt: t0, TenantID: tenant, UserID: user, SKU: "O365_E3", Assigned: true}
+			e.Apply(0, &ev)
+		}
+		for d := 0; d < 7; d++ {
+			for u := 0; u < users; u++ {
+				tenant, user := fmt.Sprint("t-", u%tenants), fmt.Sprint("u-", u)
+				for _, w := range []string{"exchange", "teams", "sharepoint"} {
+					ev = event.Event{Kind: event.Usage, EventID: "x", OccurredAt: t0 + int64(d)*event.NanosPerDay + 3600e9, TenantID: tenant, UserID: user, Workload: w}
+					e.Apply(0, &ev)
+				}
+			}
+			e.Flush(uint64(d + 1)) // writes rows; drops pending user_activity rows
+		}
+		runtime.GC()
+		var m1 runtime.MemStats
+		runtime.ReadMemStats(&m1)
+		b.ReportMetric(float64(m1.HeapAlloc-m0.HeapAlloc)/users, "heap-bytes/user")
+		runtime.KeepAlive(e)
+	}
+}
