@@ -1,6 +1,7 @@
 package figures_test
 
 import (
+	"bytes"
 	"flag"
 	"fmt"
 	"math/rand/v2"
@@ -172,6 +173,11 @@ func runAgainstReference(t *testing.T, seed uint64) {
 		if r.IntN(150) == 0 {
 			tb.flush(t, e)
 		}
+		if r.IntN(400) == 0 {
+			// checkpoint and restart: carry on with a restored engine
+			tb.flush(t, e)
+			e = restore(t, e)
+		}
 	}
 	for s := int32(0); s < sources; s++ {
 		e.SetIdle(s, true)
@@ -187,6 +193,30 @@ func runAgainstReference(t *testing.T, seed uint64) {
 			t.Fatalf("%v: closed day not final", k)
 		}
 	}
+}
+
+// restore writes the engine's state, reads it into a new engine, checks
+// that the new one writes the same bytes, and returns it.
+func restore(t *testing.T, e *figures.Engine) *figures.Engine {
+	t.Helper()
+	var a, b bytes.Buffer
+	if err := e.WriteState(&a); err != nil {
+		t.Fatal(err)
+	}
+	n, err := figures.New(figures.Config{Catalog: testCatalog(t)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := n.ReadState(bytes.NewReader(a.Bytes())); err != nil {
+		t.Fatal(err)
+	}
+	if err := n.WriteState(&b); err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Equal(a.Bytes(), b.Bytes()) {
+		t.Fatalf("restored state writes %d bytes that differ from the %d written", b.Len(), a.Len())
+	}
+	return n
 }
 
 func TestAgainstReference(t *testing.T) {
