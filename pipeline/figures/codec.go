@@ -73,12 +73,8 @@ func (e *Engine) WriteState(w io.Writer) error {
 
 func (t *tenant) write(w *writer) {
 	w.str(t.id)
-	w.uvarint(uint64(t.n))
-	fps := make([]uint64, t.n)
-	for fp, i := range t.users {
-		fps[i] = fp
-	}
-	w.words(fps)
+	w.uvarint(uint64(t.users.len()))
+	w.words(t.users.fps)
 	w.varint(int64(t.firstDay))
 	w.varint(int64(t.dirtyFrom))
 	w.uvarint(uint64(len(t.act)))
@@ -89,6 +85,7 @@ func (t *tenant) write(w *writer) {
 	w.uvarint(uint64(len(t.skuOrder)))
 	for _, ts := range t.skuOrder {
 		w.str(ts.info.name)
+		w.uvarint(uint64(ts.num))
 		w.varint(int64(ts.firstDay))
 		w.bytes(ts.state)
 		users := make([]uint32, 0, len(ts.hist))
@@ -144,7 +141,7 @@ func (t *tenant) write(w *writer) {
 	for _, k := range keys {
 		v := t.emitted[k]
 		w.uvarint(uint64(k.kind))
-		w.str(k.sku)
+		w.uvarint(uint64(k.sku))
 		w.uvarint(uint64(k.workload))
 		w.varint(int64(k.day))
 		w.varint(v.a)
@@ -203,12 +200,8 @@ func (e *Engine) ReadState(r io.Reader) error {
 
 func (e *Engine) readTenant(r *reader) {
 	t := e.tenant(r.str())
-	t.n = uint32(r.uvarint())
-	fps := r.words(int(t.n))
-	t.users = make(map[uint64]uint32, len(fps))
-	for i, fp := range fps {
-		t.users[fp] = uint32(i)
-	}
+	n := r.count(1 << 32)
+	t.users.load(r.words(n))
 	t.firstDay, t.dirtyFrom = event.Day(r.varint()), event.Day(r.varint())
 	na := r.count(MaxWorkloads)
 	for i := 0; i < na && r.err == nil; i++ {
@@ -217,7 +210,9 @@ func (e *Engine) readTenant(r *reader) {
 	}
 	nk := r.count(1 << 20)
 	for i := 0; i < nk && r.err == nil; i++ {
-		ts := t.sku(e, r.str(), event.Day(r.varint()))
+		name, num := r.str(), uint16(r.uvarint())
+		ts := t.sku(e, name, event.Day(r.varint()))
+		ts.num = num
 		ts.state = r.bytes()
 		nh := r.count(1 << 32)
 		for j := 0; j < nh && r.err == nil; j++ {
@@ -245,7 +240,7 @@ func (e *Engine) readTenant(r *reader) {
 	}
 	ne := r.count(1 << 30)
 	for i := 0; i < ne && r.err == nil; i++ {
-		k := rowKey{kind: uint8(r.uvarint()), sku: r.str(), workload: uint8(r.uvarint()), day: event.Day(r.varint())}
+		k := rowKey{kind: uint8(r.uvarint()), sku: uint16(r.uvarint()), workload: uint8(r.uvarint()), day: event.Day(r.varint())}
 		t.emitted[k] = rowValue{a: r.varint(), b: r.varint(), c: r.varint(), final: r.bool()}
 	}
 }

@@ -8,9 +8,9 @@ import (
 
 // rowKey names one snapshot row of a tenant.
 type rowKey struct {
-	kind     uint8 // deployment, usage or workload
-	sku      string
-	workload uint8 // allID for the SKU as a whole
+	kind     uint8  // deployment, usage or workload
+	sku      uint16 // tenantSKU.num
+	workload uint8  // allID for the SKU as a whole
 	day      event.Day
 }
 
@@ -70,16 +70,33 @@ func (e *Engine) Flush(version uint64) Rows {
 			e.tenantRows(t, d, d <= closed, version, &out)
 		}
 		t.dirtyFrom = math.MaxInt32
-		for k := range t.emitted {
-			if k.day < restatable {
-				delete(t.emitted, k) // can no longer change
-			}
-		}
+		t.pruneEmitted(restatable)
 	}
 	e.closed, e.computed = max(e.closed, closed), current
 	e.unflushedFrom = math.MaxInt32
 	e.compact()
 	return out
+}
+
+// pruneEmitted forgets rows that can no longer change, into a new map:
+// Go maps keep their peak size after deletes.
+func (t *tenant) pruneEmitted(restatable event.Day) {
+	old := 0
+	for k := range t.emitted {
+		if k.day < restatable {
+			old++
+		}
+	}
+	if old == 0 {
+		return
+	}
+	m := make(map[rowKey]rowValue, len(t.emitted)-old)
+	for k, v := range t.emitted {
+		if k.day >= restatable {
+			m[k] = v
+		}
+	}
+	t.emitted = m
 }
 
 func (e *Engine) emit(t *tenant, k rowKey, v rowValue) bool {
@@ -168,7 +185,7 @@ func (e *Engine) tenantRows(t *tenant, d event.Day, final bool, version uint64, 
 			}
 		}
 		qualified := min(nAssigned, sold)
-		if e.emit(t, rowKey{kind: kindDeployment, sku: ts.info.name, day: d}, rowValue{a: sold, b: trial, c: nAssigned, final: final}) {
+		if e.emit(t, rowKey{kind: kindDeployment, sku: ts.num, day: d}, rowValue{a: sold, b: trial, c: nAssigned, final: final}) {
 			out.Deployment = append(out.Deployment, DeploymentRow{
 				TenantID: t.id, SKU: ts.info.name, Product: ts.info.product, Date: d,
 				Sold: sold, Trial: trial, Assigned: nAssigned, Qualified: qualified,
@@ -176,7 +193,7 @@ func (e *Engine) tenantRows(t *tenant, d event.Day, final bool, version uint64, 
 			})
 		}
 		usage := func(w uint8, name string, active int64) {
-			if e.emit(t, rowKey{kind: kindUsage, sku: ts.info.name, workload: w, day: d}, rowValue{a: active, b: qualified, final: final}) {
+			if e.emit(t, rowKey{kind: kindUsage, sku: ts.num, workload: w, day: d}, rowValue{a: active, b: qualified, final: final}) {
 				out.Usage = append(out.Usage, UsageRow{
 					TenantID: t.id, SKU: ts.info.name, Workload: name, Date: d,
 					ActiveUsers: active, Qualified: qualified, UsagePct: pct(active, qualified),
@@ -216,6 +233,7 @@ func (e *Engine) compact() {
 	baseStart := int64(e.base) * event.NanosPerDay
 	for _, t := range e.order {
 		for _, ts := range t.skuOrder {
+			folded := false
 			for u, h := range ts.hist {
 				n := 0
 				for n < len(h.events) && h.events[n].at < baseStart {
@@ -233,7 +251,15 @@ func (e *Engine) compact() {
 						ts.state[u] = assigned
 					}
 					delete(ts.hist, u)
+					folded = true
 				}
+			}
+			if folded { // a new map: Go maps keep their peak size
+				m := make(map[uint32]*history, len(ts.hist))
+				for u, h := range ts.hist {
+					m[u] = h
+				}
+				ts.hist = m
 			}
 		}
 		for _, s := range t.subOrder {

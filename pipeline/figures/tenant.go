@@ -10,8 +10,7 @@ import (
 // tenant is one customer's state.
 type tenant struct {
 	id    string
-	users map[uint64]uint32 // user fingerprint → index
-	n     uint32
+	users userIndex
 
 	act        [][]uint64  // [workload id][user index] day bitmap; nil until used
 	firstUsage []event.Day // [workload id] day of first usage, or MaxInt32
@@ -31,7 +30,7 @@ func (e *Engine) tenant(id string) *tenant {
 		return t
 	}
 	t := &tenant{
-		id: string([]byte(id)), users: map[uint64]uint32{},
+		id:   string([]byte(id)),
 		skus: map[string]*tenantSKU{}, subs: map[string]*subscription{},
 		firstDay: math.MaxInt32, dirtyFrom: math.MaxInt32, emitted: map[rowKey]rowValue{},
 	}
@@ -41,13 +40,7 @@ func (e *Engine) tenant(id string) *tenant {
 }
 
 func (t *tenant) user(userID string) uint32 {
-	fp := fingerprint(userID)
-	if i, ok := t.users[fp]; ok {
-		return i
-	}
-	i := t.n
-	t.users[fp] = i
-	t.n++
+	i, _ := t.users.lookup(fingerprint(userID))
 	return i
 }
 
@@ -101,6 +94,7 @@ const (
 // tenantSKU is a tenant's state for one SKU.
 type tenantSKU struct {
 	info     *skuInfo
+	num      uint16    // the SKU's number in the tenant, for compact row keys
 	firstDay event.Day // day of the (tenant, SKU)'s first event
 	state    []uint8   // per user index
 	hist     map[uint32]*history
@@ -125,7 +119,7 @@ type assignEvent struct {
 func (t *tenant) sku(e *Engine, name string, day event.Day) *tenantSKU {
 	ts := t.skus[name]
 	if ts == nil {
-		ts = &tenantSKU{info: e.sku(name), firstDay: day, hist: map[uint32]*history{}}
+		ts = &tenantSKU{info: e.sku(name), num: uint16(len(t.skuOrder)), firstDay: day, hist: map[uint32]*history{}}
 		t.skus[ts.info.name] = ts
 		t.skuOrder = append(t.skuOrder, ts)
 		sort.Slice(t.skuOrder, func(i, j int) bool { return t.skuOrder[i].info.name < t.skuOrder[j].info.name })

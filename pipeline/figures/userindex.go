@@ -1,0 +1,64 @@
+package figures
+
+// userIndex maps user fingerprints to dense indexes. It is a linear-probing
+// table of 4-byte slots over the fingerprint list (which WriteState needs
+// anyway): about 16 bytes a user, against about 37 for a Go map of
+// uint64 to uint32 — the difference is most of a tracked user's budget.
+type userIndex struct {
+	fps   []uint64 // fingerprint of user i
+	slots []uint32 // 0: empty; else index+1
+}
+
+// lookup returns the index of fp, adding it if new.
+func (x *userIndex) lookup(fp uint64) (uint32, bool) {
+	if len(x.slots) == 0 {
+		x.slots = make([]uint32, 16)
+	}
+	mask := uint64(len(x.slots) - 1)
+	for i := fp & mask; ; i = (i + 1) & mask {
+		s := x.slots[i]
+		if s == 0 {
+			break
+		}
+		if x.fps[s-1] == fp {
+			return s - 1, true
+		}
+	}
+	idx := uint32(len(x.fps))
+	x.fps = growTo(x.fps, len(x.fps)+1)
+	x.fps[idx] = fp
+	if len(x.fps)*4 > len(x.slots)*3 {
+		x.rehash(len(x.slots) * 2)
+	} else {
+		x.place(fp, idx)
+	}
+	return idx, false
+}
+
+func (x *userIndex) place(fp uint64, idx uint32) {
+	mask := uint64(len(x.slots) - 1)
+	i := fp & mask
+	for x.slots[i] != 0 {
+		i = (i + 1) & mask
+	}
+	x.slots[i] = idx + 1
+}
+
+func (x *userIndex) rehash(size int) {
+	x.slots = make([]uint32, size)
+	for i, fp := range x.fps {
+		x.place(fp, uint32(i))
+	}
+}
+
+// load rebuilds the index from a fingerprint list (ReadState).
+func (x *userIndex) load(fps []uint64) {
+	x.fps = fps
+	size := 16
+	for len(fps)*4 > size*3 {
+		size *= 2
+	}
+	x.rehash(size)
+}
+
+func (x *userIndex) len() int { return len(x.fps) }
