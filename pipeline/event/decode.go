@@ -16,6 +16,47 @@ const MaxFuture = 5 * time.Minute
 // safe for concurrent use: use one per goroutine.
 type Decoder struct {
 	p fastjson.Parser
+	f fields
+}
+
+// fields holds the known fields of one object, found in a single pass
+// (looking each up by name would scan the object once per field).
+type fields struct {
+	typ, v, eventID, occurredAt, tenantID, userID, workload, sku, assigned,
+	subscriptionID, partnerID, quantity, status, trial *fastjson.Value
+}
+
+func (f *fields) visit(key []byte, v *fastjson.Value) {
+	switch string(key) { // no allocation: the compiler compares in place
+	case "type":
+		f.typ = v
+	case "v":
+		f.v = v
+	case "event_id":
+		f.eventID = v
+	case "occurred_at":
+		f.occurredAt = v
+	case "tenant_id":
+		f.tenantID = v
+	case "user_id":
+		f.userID = v
+	case "workload":
+		f.workload = v
+	case "sku":
+		f.sku = v
+	case "assigned":
+		f.assigned = v
+	case "subscription_id":
+		f.subscriptionID = v
+	case "partner_id":
+		f.partnerID = v
+	case "quantity":
+		f.quantity = v
+	case "status":
+		f.status = v
+	case "trial":
+		f.trial = v
+	}
 }
 
 // Decode parses one message value into ev. now is the processing time in
@@ -31,8 +72,11 @@ func (d *Decoder) Decode(data []byte, now int64, ev *Event) *Rejection {
 	if err != nil {
 		return reject(NotAnObject, "the event is JSON %s, not an object", v.Type())
 	}
+	f := &d.f
+	*f = fields{}
+	o.Visit(f.visit)
 	*ev = Event{}
-	typ, r := str(o, "type", true)
+	typ, r := str(f.typ, "type", true)
 	if r != nil {
 		return r
 	}
@@ -46,23 +90,22 @@ func (d *Decoder) Decode(data []byte, now int64, ev *Event) *Rejection {
 	default:
 		return reject(UnknownType, "type %q is not subscription, assignment or usage", typ)
 	}
-	vv := o.Get("v")
-	if vv == nil {
+	if f.v == nil {
 		return reject(MissingField, "v is missing")
 	}
-	if vv.Type() != fastjson.TypeNumber {
+	if f.v.Type() != fastjson.TypeNumber {
 		return reject(BadValue, "v must be a number")
 	}
-	if n, err := vv.Int(); err != nil || n != 1 {
-		return reject(UnknownVersion, "v %s is not a known version (1)", vv.String())
+	if n, err := f.v.Int(); err != nil || n != 1 {
+		return reject(UnknownVersion, "v %s is not a known version (1)", f.v.String())
 	}
-	if ev.EventID, r = id(o, "event_id"); r != nil {
+	if ev.EventID, r = id(f.eventID, "event_id"); r != nil {
 		return r
 	}
-	if ev.TenantID, r = id(o, "tenant_id"); r != nil {
+	if ev.TenantID, r = id(f.tenantID, "tenant_id"); r != nil {
 		return r
 	}
-	at, r := str(o, "occurred_at", true)
+	at, r := str(f.occurredAt, "occurred_at", true)
 	if r != nil {
 		return r
 	}
@@ -77,37 +120,37 @@ func (d *Decoder) Decode(data []byte, now int64, ev *Event) *Rejection {
 
 	switch ev.Kind {
 	case Usage:
-		if ev.UserID, r = id(o, "user_id"); r != nil {
+		if ev.UserID, r = id(f.userID, "user_id"); r != nil {
 			return r
 		}
-		if ev.Workload, r = id(o, "workload"); r != nil {
+		if ev.Workload, r = id(f.workload, "workload"); r != nil {
 			return r
 		}
 	case Assignment:
-		if ev.UserID, r = id(o, "user_id"); r != nil {
+		if ev.UserID, r = id(f.userID, "user_id"); r != nil {
 			return r
 		}
-		if ev.SKU, r = id(o, "sku"); r != nil {
+		if ev.SKU, r = id(f.sku, "sku"); r != nil {
 			return r
 		}
-		if ev.Assigned, r = boolean(o, "assigned", true); r != nil {
+		if ev.Assigned, r = boolean(f.assigned, "assigned", true); r != nil {
 			return r
 		}
 	case Subscription:
-		if ev.SubscriptionID, r = id(o, "subscription_id"); r != nil {
+		if ev.SubscriptionID, r = id(f.subscriptionID, "subscription_id"); r != nil {
 			return r
 		}
-		if ev.SKU, r = id(o, "sku"); r != nil {
+		if ev.SKU, r = id(f.sku, "sku"); r != nil {
 			return r
 		}
 		// partner_id "" (or absent) means sold directly by the vendor.
-		if ev.PartnerID, r = str(o, "partner_id", false); r != nil {
+		if ev.PartnerID, r = str(f.partnerID, "partner_id", false); r != nil {
 			return r
 		}
 		if len(ev.PartnerID) > MaxIDLength {
 			return reject(BadValue, "partner_id is longer than %d bytes", MaxIDLength)
 		}
-		qv := o.Get("quantity")
+		qv := f.quantity
 		if qv == nil {
 			return reject(MissingField, "quantity is missing")
 		}
@@ -116,7 +159,7 @@ func (d *Decoder) Decode(data []byte, now int64, ev *Event) *Rejection {
 			return reject(BadValue, "quantity must be a whole number >= 0, got %s", qv.String())
 		}
 		ev.Quantity = q
-		st, r := str(o, "status", true)
+		st, r := str(f.status, "status", true)
 		if r != nil {
 			return r
 		}
@@ -124,15 +167,14 @@ func (d *Decoder) Decode(data []byte, now int64, ev *Event) *Rejection {
 		if ev.Status, ok = ParseStatus(st); !ok {
 			return reject(BadValue, "status %q is not one of active, grace, disabled, deprovisioned, suspended, upgraded, cancelled", st)
 		}
-		if ev.Trial, r = boolean(o, "trial", false); r != nil {
+		if ev.Trial, r = boolean(f.trial, "trial", false); r != nil {
 			return r
 		}
 	}
 	return nil
 }
 
-func str(o *fastjson.Object, key string, required bool) (string, *Rejection) {
-	v := o.Get(key)
+func str(v *fastjson.Value, key string, required bool) (string, *Rejection) {
 	if v == nil {
 		if required {
 			return "", reject(MissingField, "%s is missing", key)
@@ -146,8 +188,8 @@ func str(o *fastjson.Object, key string, required bool) (string, *Rejection) {
 	return unsafeString(b), nil
 }
 
-func id(o *fastjson.Object, key string) (string, *Rejection) {
-	s, r := str(o, key, true)
+func id(v *fastjson.Value, key string) (string, *Rejection) {
+	s, r := str(v, key, true)
 	if r != nil {
 		return "", r
 	}
@@ -160,8 +202,7 @@ func id(o *fastjson.Object, key string) (string, *Rejection) {
 	return s, nil
 }
 
-func boolean(o *fastjson.Object, key string, required bool) (bool, *Rejection) {
-	v := o.Get(key)
+func boolean(v *fastjson.Value, key string, required bool) (bool, *Rejection) {
 	if v == nil {
 		if required {
 			return false, reject(MissingField, "%s is missing", key)
