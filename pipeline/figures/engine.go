@@ -74,7 +74,9 @@ type Engine struct {
 
 	workloads  []string         // workload id → canonical name
 	workloadID map[string]uint8 // canonical name → id
-	skus       map[string]*skuInfo
+	// catalogWorkloads: ids below it are the catalog's, above are unknown
+	catalogWorkloads int
+	skus             map[string]*skuInfo
 
 	tenants map[string]*tenant
 	order   []*tenant // tenants in first-seen order, for deterministic output
@@ -92,7 +94,19 @@ type Engine struct {
 
 	pendingSubs     []SubscriptionRow
 	pendingActivity []ActivityRow
+
+	stats Stats
 }
+
+// Stats counts accepted events the catalog does not describe; they are
+// kept (see README, "Figures"), and an SRE should hear of them.
+type Stats struct {
+	UnknownSKUEvents      uint64 // subscription/assignment events of a SKU not in the catalog
+	UnknownWorkloadEvents uint64 // usage events of a workload no SKU has
+}
+
+// Stats returns the counters since the engine was made.
+func (e *Engine) Stats() Stats { return e.stats }
 
 type source struct {
 	high int64
@@ -136,6 +150,7 @@ func New(cfg Config) (*Engine, error) {
 	for _, w := range cfg.Catalog.Workloads() {
 		e.workloadIDOf(w)
 	}
+	e.catalogWorkloads = len(e.workloads)
 	return e, nil
 }
 
@@ -282,6 +297,9 @@ func (e *Engine) Apply(src int32, ev *event.Event) (Outcome, *event.Rejection, e
 		e.applyAssignment(t, ev, day)
 	case event.Subscription:
 		e.applySubscription(t, ev, day)
+	}
+	if ev.Kind != event.Usage && !e.sku(ev.SKU).known {
+		e.stats.UnknownSKUEvents++
 	}
 	t.dirtyFrom = min(t.dirtyFrom, day)
 	t.firstDay = min(t.firstDay, day)

@@ -201,3 +201,123 @@ func reference_wkey(date, workload string) (k struct {
 	k.TenantID, k.Workload, k.Date = "t-1", workload, day(date)
 	return k
 }
+
+// Each subscription status: only active, non-trial seats are sold.
+func TestGoldenEachStatus(t *testing.T) {
+	for _, st := range []event.Status{event.Active, event.Grace, event.Disabled, event.Deprovisioned, event.Suspended, event.Upgraded, event.Cancelled} {
+		t.Run(st.String(), func(t *testing.T) {
+			s := newStory(t)
+			s.sub("2026-10-01T00:00:00Z", "s-1", "O365_E3", 10, event.Active, false)
+			s.sub("2026-10-03T00:00:00Z", "s-1", "O365_E3", 10, st, false)
+			s.assign("2026-10-01T00:00:00Z", "u", "O365_E3", true)
+			s.use("2026-10-04T10:00:00Z", "u", "exchange")
+			tb := s.close()
+			want := int64(0)
+			if st == event.Active {
+				want = 10
+			}
+			if d := tb.deployment[reference_key("2026-10-02", "O365_E3")]; d.Sold != 10 {
+				t.Errorf("before the change: sold %d, want 10", d.Sold)
+			}
+			d := tb.deployment[reference_key("2026-10-04", "O365_E3")]
+			if d.Sold != want || d.Assigned != 1 || d.Qualified != min(1, want) {
+				t.Errorf("after %s: %+v", st, d)
+			}
+			if want == 0 && d.DeploymentPct != nil {
+				t.Errorf("deployment_pct with sold = 0: %v, want NULL", *d.DeploymentPct)
+			}
+			u := tb.usage[keyOf("2026-10-04", "O365_E3", "exchange")]
+			if u.ActiveUsers != 1 || (want == 0) != (u.UsagePct == nil) {
+				t.Errorf("usage after %s: %+v", st, u)
+			}
+		})
+	}
+}
+
+// Two subscriptions of one SKU, one in grace (or disabled, deprovisioned):
+// users on both are active, only the good one's seats are sold.
+func TestGoldenTwoSubscriptionsOneBad(t *testing.T) {
+	for _, bad := range []event.Status{event.Grace, event.Disabled, event.Deprovisioned} {
+		t.Run(bad.String(), func(t *testing.T) {
+			s := newStory(t)
+			s.sub("2026-10-01T00:00:00Z", "good", "O365_E1", 2, event.Active, false)
+			s.sub("2026-10-01T00:00:00Z", "bad", "O365_E1", 3, bad, false)
+			for _, u := range []string{"a", "b", "c", "d"} {
+				s.assign("2026-10-01T00:00:00Z", u, "O365_E1", true)
+				s.use("2026-10-02T10:00:00Z", u, "sharepoint")
+			}
+			tb := s.close()
+			d := tb.deployment[reference_key("2026-10-02", "O365_E1")]
+			if d.Sold != 2 || d.Assigned != 4 || d.Qualified != 2 || fmtPct(d.DeploymentPct) != "200.0000" {
+				t.Errorf("deployment: %+v", d)
+			}
+			s.wantUsage(tb, "2026-10-02", "O365_E1", "sharepoint", 4, 2, "200.0000")
+		})
+	}
+}
+
+// A user unassigned and reassigned within the window: active on the days
+// they held the seat, not on a day with no seat at any moment.
+func TestGoldenUnassignReassign(t *testing.T) {
+	s := newStory(t)
+	s.sub("2026-10-01T00:00:00Z", "s-1", "O365_E3", 5, event.Active, false)
+	s.assign("2026-10-01T00:00:00Z", "u", "O365_E3", true)
+	s.assign("2026-10-05T12:00:00Z", "u", "O365_E3", false)
+	s.use("2026-10-07T10:00:00Z", "u", "teams") // no seat all day: does not count
+	s.assign("2026-10-09T08:00:00Z", "u", "O365_E3", true)
+	s.use("2026-10-09T07:00:00Z", "u", "exchange") // seat later that day: counts
+	s.use("2026-10-12T10:00:00Z", "other", "teams")
+	tb := s.close()
+	s.wantUsage(tb, "2026-10-08", "O365_E3", "teams", 0, 0, "NULL")
+	s.wantUsage(tb, "2026-10-09", "O365_E3", "exchange", 1, 1, "100.0000")
+	s.wantUsage(tb, "2026-10-09", "O365_E3", "teams", 0, 1, "0.0000")
+	for day, want := range map[string]int64{"2026-10-05": 0, "2026-10-08": 0, "2026-10-09": 1} {
+		if d := tb.deployment[reference_key(day, "O365_E3")]; d.Assigned != want {
+			t.Errorf("%s assigned %d, want %d", day, d.Assigned, want)
+		}
+	}
+	w := tb.workload[reference_wkey("2026-10-08", "teams")]
+	if w.ActiveUsers != 1 {
+		t.Errorf("workload_daily teams counts activity regardless of licenses: %+v", w)
+	}
+}
+
+// One workload used far beyond the seats (Yammer): the tenant-wide
+// workload table shows it, the licensed usage does not.
+func TestGoldenYammerBeyondSeats(t *testing.T) {
+	s := newStory(t)
+	s.sub("2026-10-01T00:00:00Z", "s-1", "O365_E1", 2, event.Active, false)
+	s.assign("2026-10-01T00:00:00Z", "a", "O365_E1", true)
+	s.assign("2026-10-01T00:00:00Z", "b", "O365_E1", true)
+	for i := 0; i < 30; i++ {
+		s.use("2026-10-02T10:00:00Z", "y"+string(rune('a'+i)), "yammer")
+	}
+	s.use("2026-10-02T11:00:00Z", "a", "yammer")
+	tb := s.close()
+	s.wantUsage(tb, "2026-10-02", "O365_E1", "yammer", 1, 2, "50.0000")
+	if w := tb.workload[reference_wkey("2026-10-02", "yammer")]; w.ActiveUsers != 31 {
+		t.Errorf("workload_daily yammer: %d, want 31", w.ActiveUsers)
+	}
+}
+
+// A SKU the catalog does not know keeps its deployment figures (sold,
+// assigned) with an empty product and no workload rows but 'all'; a
+// workload no SKU has shows in workload_daily only. Both are counted.
+func TestGoldenUnknownSKUAndWorkload(t *testing.T) {
+	s := newStory(t)
+	s.sub("2026-10-01T00:00:00Z", "s-1", "COPILOT_X", 4, event.Active, false)
+	s.assign("2026-10-01T00:00:00Z", "u", "COPILOT_X", true)
+	s.use("2026-10-02T10:00:00Z", "u", "copilot")
+	tb := s.close()
+	d := tb.deployment[reference_key("2026-10-02", "COPILOT_X")]
+	if d.Product != "" || d.Sold != 4 || d.Assigned != 1 || fmtPct(d.DeploymentPct) != "25.0000" {
+		t.Errorf("deployment of unknown SKU: %+v", d)
+	}
+	s.wantUsage(tb, "2026-10-02", "COPILOT_X", "all", 0, 1, "0.0000")
+	if w := tb.workload[reference_wkey("2026-10-02", "copilot")]; w.ActiveUsers != 1 {
+		t.Errorf("workload_daily copilot: %+v", w)
+	}
+	if st := s.e.Stats(); st.UnknownSKUEvents != 2 || st.UnknownWorkloadEvents != 1 {
+		t.Errorf("stats %+v, want 2 unknown-SKU events and 1 unknown-workload event", st)
+	}
+}

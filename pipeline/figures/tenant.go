@@ -49,6 +49,9 @@ func (e *Engine) applyUsage(t *tenant, ev *event.Event, day event.Day) *event.Re
 	if !ok {
 		return &event.Rejection{Reason: event.TooManyWorkloads, Detail: "more than 64 distinct workloads; add known ones to the SKU catalog"}
 	}
+	if int(w) >= e.catalogWorkloads {
+		e.stats.UnknownWorkloadEvents++
+	}
 	u := t.user(ev.UserID)
 	for int(w) >= len(t.act) {
 		t.act = append(t.act, nil)
