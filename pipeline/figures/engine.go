@@ -159,9 +159,7 @@ func New(cfg Config) (*Engine, error) {
 // watermark back.
 func (e *Engine) SetSources(ids ...int32) {
 	for _, id := range ids {
-		if e.sources[id] == nil {
-			e.sources[id] = &source{high: math.MinInt64}
-		}
+		e.source(id)
 	}
 	e.updateWatermark()
 }
@@ -169,13 +167,17 @@ func (e *Engine) SetSources(ids ...int32) {
 // SetIdle marks a source read to its end (idle) or busy again. An idle
 // source does not hold the watermark back.
 func (e *Engine) SetIdle(id int32, idle bool) {
+	e.source(id).idle = idle
+	e.updateWatermark()
+}
+
+func (e *Engine) source(id int32) *source {
 	s := e.sources[id]
 	if s == nil {
 		s = &source{high: math.MinInt64}
 		e.sources[id] = s
 	}
-	s.idle = idle
-	e.updateWatermark()
+	return s
 }
 
 // Watermark is the current watermark (Unix ns); math.MinInt64 before any.
@@ -311,11 +313,7 @@ func (e *Engine) Apply(src int32, ev *event.Event) (Outcome, *event.Rejection, e
 }
 
 func (e *Engine) advanceSource(src int32, at int64) {
-	s := e.sources[src]
-	if s == nil {
-		s = &source{high: math.MinInt64}
-		e.sources[src] = s
-	}
+	s := e.source(src)
 	s.idle = false
 	if !s.seen || at > s.high {
 		s.seen = true

@@ -105,7 +105,7 @@ func TestGoldenTurnover(t *testing.T) {
 	s.wantUsage(tb, "2026-10-06", "O365_E3", "all", 2, 1, "200.0000")
 	s.wantUsage(tb, "2026-10-20", "O365_E3", "teams", 1, 1, "100.0000")
 	// The leaver's day 2026-10-02 leaves the window after 2026-10-29.
-	d := tb.deployment[reference_key("2026-10-06", "O365_E3")]
+	d := tb.deployment[deploymentKey("2026-10-06", "O365_E3")]
 	if d.Sold != 1 || d.Assigned != 1 || fmtPct(d.DeploymentPct) != "100.0000" {
 		t.Errorf("deployment: %+v", d)
 	}
@@ -131,11 +131,11 @@ func TestGoldenOneDriveIsSharePoint(t *testing.T) {
 	s.use("2026-10-02T10:00:00Z", "u", "onedrive")
 	tb := s.close()
 	s.wantUsage(tb, "2026-10-02", "M365_BUSINESS_BASIC", "sharepoint", 1, 1, "100.0000")
-	w, ok := tb.workload[reference_wkey("2026-10-02", "sharepoint")]
+	w, ok := tb.workload[workloadKey("2026-10-02", "sharepoint")]
 	if !ok || w.ActiveUsers != 1 {
 		t.Errorf("workload_daily sharepoint: %+v %v", w, ok)
 	}
-	if _, ok := tb.workload[reference_wkey("2026-10-02", "onedrive")]; ok {
+	if _, ok := tb.workload[workloadKey("2026-10-02", "onedrive")]; ok {
 		t.Errorf("onedrive has its own workload_daily row")
 	}
 }
@@ -152,7 +152,7 @@ func TestGoldenTrialAndGrace(t *testing.T) {
 		s.use("2026-10-02T10:00:00Z", u, "teams")
 	}
 	tb := s.close()
-	d := tb.deployment[reference_key("2026-10-02", "O365_E3")]
+	d := tb.deployment[deploymentKey("2026-10-02", "O365_E3")]
 	if d.Sold != 1 || d.Trial != 10 || d.Assigned != 3 || d.Qualified != 1 || fmtPct(d.DeploymentPct) != "300.0000" {
 		t.Errorf("deployment: %+v pct %s", d, fmtPct(d.DeploymentPct))
 	}
@@ -186,7 +186,7 @@ func TestGoldenLateRestatementAndTooLate(t *testing.T) {
 	}
 }
 
-func reference_key(date, sku string) (k struct {
+func deploymentKey(date, sku string) (k struct {
 	TenantID, SKU, Workload string
 	Date                    event.Day
 }) {
@@ -194,7 +194,7 @@ func reference_key(date, sku string) (k struct {
 	return k
 }
 
-func reference_wkey(date, workload string) (k struct {
+func workloadKey(date, workload string) (k struct {
 	TenantID, SKU, Workload string
 	Date                    event.Day
 }) {
@@ -216,10 +216,10 @@ func TestGoldenEachStatus(t *testing.T) {
 			if st == event.Active {
 				want = 10
 			}
-			if d := tb.deployment[reference_key("2026-10-02", "O365_E3")]; d.Sold != 10 {
+			if d := tb.deployment[deploymentKey("2026-10-02", "O365_E3")]; d.Sold != 10 {
 				t.Errorf("before the change: sold %d, want 10", d.Sold)
 			}
-			d := tb.deployment[reference_key("2026-10-04", "O365_E3")]
+			d := tb.deployment[deploymentKey("2026-10-04", "O365_E3")]
 			if d.Sold != want || d.Assigned != 1 || d.Qualified != min(1, want) {
 				t.Errorf("after %s: %+v", st, d)
 			}
@@ -247,7 +247,7 @@ func TestGoldenTwoSubscriptionsOneBad(t *testing.T) {
 				s.use("2026-10-02T10:00:00Z", u, "sharepoint")
 			}
 			tb := s.close()
-			d := tb.deployment[reference_key("2026-10-02", "O365_E1")]
+			d := tb.deployment[deploymentKey("2026-10-02", "O365_E1")]
 			if d.Sold != 2 || d.Assigned != 4 || d.Qualified != 2 || fmtPct(d.DeploymentPct) != "200.0000" {
 				t.Errorf("deployment: %+v", d)
 			}
@@ -272,11 +272,11 @@ func TestGoldenUnassignReassign(t *testing.T) {
 	s.wantUsage(tb, "2026-10-09", "O365_E3", "exchange", 1, 1, "100.0000")
 	s.wantUsage(tb, "2026-10-09", "O365_E3", "teams", 0, 1, "0.0000")
 	for day, want := range map[string]int64{"2026-10-05": 0, "2026-10-08": 0, "2026-10-09": 1} {
-		if d := tb.deployment[reference_key(day, "O365_E3")]; d.Assigned != want {
+		if d := tb.deployment[deploymentKey(day, "O365_E3")]; d.Assigned != want {
 			t.Errorf("%s assigned %d, want %d", day, d.Assigned, want)
 		}
 	}
-	w := tb.workload[reference_wkey("2026-10-08", "teams")]
+	w := tb.workload[workloadKey("2026-10-08", "teams")]
 	if w.ActiveUsers != 1 {
 		t.Errorf("workload_daily teams counts activity regardless of licenses: %+v", w)
 	}
@@ -295,7 +295,7 @@ func TestGoldenYammerBeyondSeats(t *testing.T) {
 	s.use("2026-10-02T11:00:00Z", "a", "yammer")
 	tb := s.close()
 	s.wantUsage(tb, "2026-10-02", "O365_E1", "yammer", 1, 2, "50.0000")
-	if w := tb.workload[reference_wkey("2026-10-02", "yammer")]; w.ActiveUsers != 31 {
+	if w := tb.workload[workloadKey("2026-10-02", "yammer")]; w.ActiveUsers != 31 {
 		t.Errorf("workload_daily yammer: %d, want 31", w.ActiveUsers)
 	}
 }
@@ -309,12 +309,12 @@ func TestGoldenUnknownSKUAndWorkload(t *testing.T) {
 	s.assign("2026-10-01T00:00:00Z", "u", "COPILOT_X", true)
 	s.use("2026-10-02T10:00:00Z", "u", "copilot")
 	tb := s.close()
-	d := tb.deployment[reference_key("2026-10-02", "COPILOT_X")]
+	d := tb.deployment[deploymentKey("2026-10-02", "COPILOT_X")]
 	if d.Product != "" || d.Sold != 4 || d.Assigned != 1 || fmtPct(d.DeploymentPct) != "25.0000" {
 		t.Errorf("deployment of unknown SKU: %+v", d)
 	}
 	s.wantUsage(tb, "2026-10-02", "COPILOT_X", "all", 0, 1, "0.0000")
-	if w := tb.workload[reference_wkey("2026-10-02", "copilot")]; w.ActiveUsers != 1 {
+	if w := tb.workload[workloadKey("2026-10-02", "copilot")]; w.ActiveUsers != 1 {
 		t.Errorf("workload_daily copilot: %+v", w)
 	}
 	if st := s.e.Stats(); st.UnknownSKUEvents != 2 || st.UnknownWorkloadEvents != 1 {
