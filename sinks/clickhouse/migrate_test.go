@@ -1,0 +1,63 @@
+package clickhouse_test
+
+import (
+	"context"
+	"testing"
+
+	"github.com/seatflow/seatflow/sinks/clickhouse"
+	"github.com/seatflow/seatflow/testenv"
+)
+
+func TestMain(m *testing.M) { testenv.Main(m) }
+
+func TestMigrateIsIdempotentAndPortfolioViewWorks(t *testing.T) {
+	ch := testenv.StartClickHouse(t)
+	conn := ch.Open(t)
+	ctx := context.Background()
+	db := ch.Database
+	applied, err := clickhouse.Migrate(ctx, conn, db)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(applied) != 2 {
+		t.Fatalf("applied %v, want both migrations", applied)
+	}
+	again, err := clickhouse.Migrate(ctx, conn, db)
+	if err != nil || len(again) != 0 {
+		t.Fatalf("second run applied %v, %v: want nothing", again, err)
+	}
+	for _, q := range []string{
+		"INSERT INTO " + db + ".subscriptions VALUES ('t-1','s-1','O365_E3','p-7','active',0,10,'2026-10-01 09:00:00',1), ('t-2','s-9','O365_E3','p-7','active',0,5,'2026-10-01 09:00:00',1), ('t-2','s-8','O365_E3','','active',0,5,'2026-10-01 09:00:00',1)",
+		"INSERT INTO " + db + ".deployment_daily VALUES ('t-1','O365_E3','2026-10-02','Office 365',10,0,8,8,80,1,1), ('t-2','O365_E3','2026-10-02','Office 365',10,0,10,10,100,0,1), ('t-1','O365_E3','2026-10-02','Office 365',10,0,9,9,90,1,2)",
+		"INSERT INTO " + db + ".usage_daily VALUES ('t-1','O365_E3','all','2026-10-02',9,9,100,1,2), ('t-2','O365_E3','all','2026-10-02',5,10,50,0,1)",
+	} {
+		if err := conn.Exec(ctx, q); err != nil {
+			t.Fatal(err)
+		}
+	}
+	var partner string
+	var tenants, sold, assigned, active uint64
+	var final uint8
+	var dpct, upct *float64
+	rows, err := conn.Query(ctx, "SELECT partner_id, tenants, sold, assigned, active_users, deployment_pct, usage_pct, final FROM "+db+".portfolio_daily ORDER BY partner_id")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rows.Close()
+	var got []string
+	for rows.Next() {
+		if err := rows.Scan(&partner, &tenants, &sold, &assigned, &active, &dpct, &upct, &final); err != nil {
+			t.Fatal(err)
+		}
+		got = append(got, partner)
+		if partner == "p-7" && (tenants != 2 || sold != 20 || assigned != 19 || active != 14 || *dpct != 95 || *upct != 100*14.0/19 || final != 0) {
+			t.Errorf("p-7 portfolio: tenants=%d sold=%d assigned=%d active=%d dpct=%v upct=%v final=%d", tenants, sold, assigned, active, *dpct, *upct, final)
+		}
+		if partner == "" && (tenants != 1 || sold != 10) {
+			t.Errorf("direct portfolio: tenants=%d sold=%d", tenants, sold)
+		}
+	}
+	if len(got) != 2 {
+		t.Errorf("partners %q, want direct and p-7", got)
+	}
+}
