@@ -1,0 +1,148 @@
+package clickhouse
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"syscall"
+	"time"
+
+	ch "github.com/ClickHouse/clickhouse-go/v2"
+	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
+
+	"github.com/seatflow/seatflow/pipeline/event"
+	"github.com/seatflow/seatflow/pipeline/figures"
+)
+
+// Writer inserts snapshot rows: few, large inserts, one per table per
+// chunk, each with a deduplication token so that a retry never doubles a
+// row.
+type Writer struct {
+	conn  driver.Conn
+	db    string
+	chunk int
+	// Backoff bounds the wait between retries of a transient failure.
+	MinBackoff, MaxBackoff time.Duration
+	// OnRetry, if set, hears of each transient failure before its retry.
+	OnRetry func(table string, err error)
+}
+
+// NewWriter writes into db over conn.
+func NewWriter(conn driver.Conn, db string) *Writer {
+	return &Writer{conn: conn, db: db, chunk: 500_000, MinBackoff: 100 * time.Millisecond, MaxBackoff: 10 * time.Second}
+}
+
+// Write inserts rows. token names this write (e.g. the flush's version):
+// writing the same rows again with the same token, after a crash or an
+// unanswered insert, adds nothing. It retries transient failures until ctx
+// ends.
+func (w *Writer) Write(ctx context.Context, rows figures.Rows, token string) error {
+	type table struct {
+		name   string
+		n      int
+		append func(b driver.Batch, i int) error
+	}
+	date := func(d event.Day) time.Time { return time.Unix(int64(d)*86400, 0).UTC() }
+	b8 := func(b bool) uint8 {
+		if b {
+			return 1
+		}
+		return 0
+	}
+	tables := []table{
+		{"deployment_daily", len(rows.Deployment), func(b driver.Batch, i int) error {
+			r := &rows.Deployment[i]
+			return b.Append(r.TenantID, r.SKU, date(r.Date), r.Product, uint64(r.Sold), uint64(r.Trial),
+				uint64(r.Assigned), uint64(r.Qualified), r.DeploymentPct, b8(r.Final), r.Version)
+		}},
+		{"usage_daily", len(rows.Usage), func(b driver.Batch, i int) error {
+			r := &rows.Usage[i]
+			return b.Append(r.TenantID, r.SKU, r.Workload, date(r.Date), uint64(r.ActiveUsers), uint64(r.Qualified),
+				r.UsagePct, b8(r.Final), r.Version)
+		}},
+		{"workload_daily", len(rows.Workload), func(b driver.Batch, i int) error {
+			r := &rows.Workload[i]
+			return b.Append(r.TenantID, r.Workload, date(r.Date), uint64(r.ActiveUsers), b8(r.Final), r.Version)
+		}},
+		{"subscriptions", len(rows.Subscriptions), func(b driver.Batch, i int) error {
+			r := &rows.Subscriptions[i]
+			return b.Append(r.TenantID, r.SubscriptionID, r.SKU, r.PartnerID, r.Status.String(), b8(r.Trial),
+				uint64(r.Quantity), time.Unix(0, r.OccurredAt).UTC(), r.Version)
+		}},
+		{"user_activity", len(rows.Activity), func(b driver.Batch, i int) error {
+			r := &rows.Activity[i]
+			return b.Append(r.TenantID, r.UserID, r.Workload, date(r.Date))
+		}},
+	}
+	for _, t := range tables {
+		for start := 0; start < t.n; start += w.chunk {
+			end := min(start+w.chunk, t.n)
+			tok := fmt.Sprintf("%s/%s/%d", token, t.name, start)
+			err := w.retry(ctx, t.name, func() error {
+				bctx := ch.Context(ctx, ch.WithSettings(ch.Settings{"insert_deduplication_token": tok}))
+				b, err := w.conn.PrepareBatch(bctx, "INSERT INTO "+w.db+"."+t.name)
+				if err != nil {
+					return err
+				}
+				for i := start; i < end; i++ {
+					if err := t.append(b, i); err != nil {
+						b.Abort()
+						return err
+					}
+				}
+				return b.Send()
+			})
+			if err != nil {
+				return fmt.Errorf("flush %s: %w", t.name, err)
+			}
+		}
+	}
+	return nil
+}
+
+func (w *Writer) retry(ctx context.Context, table string, op func() error) error {
+	wait := w.MinBackoff
+	for {
+		err := op()
+		if err == nil || !Transient(err) {
+			return err
+		}
+		if w.OnRetry != nil {
+			w.OnRetry(table, err)
+		}
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("%w (last error: %v)", ctx.Err(), err)
+		case <-time.After(wait):
+		}
+		wait = min(2*wait, w.MaxBackoff)
+	}
+}
+
+// Transient says whether an insert may succeed if tried again: network
+// failures, timeouts, and ClickHouse's overload errors.
+func Transient(err error) bool {
+	var ex *ch.Exception
+	if errors.As(err, &ex) {
+		switch ex.Code {
+		case 3, // UNEXPECTED_END_OF_FILE
+			159, 209, 210, // TIMEOUT_EXCEEDED, SOCKET_TIMEOUT, NETWORK_ERROR
+			202, 252, 241, // TOO_MANY_SIMULTANEOUS_QUERIES, TOO_MANY_PARTS, MEMORY_LIMIT_EXCEEDED
+			242, 319, 999, 1002: // TABLE_IS_READ_ONLY, UNKNOWN_STATUS_OF_INSERT, KEEPER_EXCEPTION, UNKNOWN_EXCEPTION
+			return true
+		}
+		return false
+	}
+	var ne net.Error
+	if errors.As(err, &ne) || errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) ||
+		errors.Is(err, syscall.ECONNREFUSED) || errors.Is(err, syscall.ECONNRESET) || errors.Is(err, syscall.EPIPE) {
+		return true
+	}
+	var he *ch.HTTPError
+	if errors.As(err, &he) {
+		return he.StatusCode >= 500
+	}
+	return false
+}

@@ -1,0 +1,143 @@
+package clickhouse_test
+
+import (
+	"context"
+	"os"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	ch "github.com/ClickHouse/clickhouse-go/v2"
+	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
+
+	"github.com/seatflow/seatflow/localch/launch"
+	"github.com/seatflow/seatflow/pipeline/event"
+	"github.com/seatflow/seatflow/pipeline/figures"
+	"github.com/seatflow/seatflow/sinks/clickhouse"
+	"github.com/seatflow/seatflow/testenv"
+)
+
+var oct1 = event.DayOf(time.Date(2026, 10, 1, 0, 0, 0, 0, time.UTC).UnixNano())
+
+func sampleRows(version uint64) figures.Rows {
+	pct := func(p float64) *float64 { return &p }
+	return figures.Rows{
+		Deployment: []figures.DeploymentRow{
+			{TenantID: "t-1", SKU: "O365_E3", Product: "Office 365", Date: oct1, Sold: 10, Assigned: 8, Qualified: 8, DeploymentPct: pct(80), Final: true, Version: version},
+			{TenantID: "t-1", SKU: "D365_SALES", Product: "Dynamics 365", Date: oct1, Trial: 5, Version: version},
+		},
+		Usage: []figures.UsageRow{
+			{TenantID: "t-1", SKU: "O365_E3", Workload: "all", Date: oct1, ActiveUsers: 9, Qualified: 8, UsagePct: pct(112.5), Final: true, Version: version},
+			{TenantID: "t-1", SKU: "D365_SALES", Workload: "all", Date: oct1, Version: version},
+		},
+		Workload:      []figures.WorkloadRow{{TenantID: "t-1", Workload: "yammer", Date: oct1, ActiveUsers: 40, Final: true, Version: version}},
+		Subscriptions: []figures.SubscriptionRow{{TenantID: "t-1", SubscriptionID: "s-1", SKU: "O365_E3", PartnerID: "p-7", Status: event.Active, Quantity: 10, OccurredAt: 1790000000123456789, Version: version}},
+		Activity:      []figures.ActivityRow{{TenantID: "t-1", UserID: "u-1", Workload: "teams", Date: oct1}},
+	}
+}
+
+func count(t *testing.T, conn driver.Conn, query string) uint64 {
+	t.Helper()
+	var n uint64
+	if err := conn.QueryRow(context.Background(), query).Scan(&n); err != nil {
+		t.Fatalf("%s: %v", query, err)
+	}
+	return n
+}
+
+func TestWriteRoundTripAndRetriedWriteAddsNothing(t *testing.T) {
+	env := testenv.StartClickHouse(t)
+	conn := env.Open(t)
+	ctx := context.Background()
+	if _, err := clickhouse.Migrate(ctx, conn, env.Database); err != nil {
+		t.Fatal(err)
+	}
+	w := clickhouse.NewWriter(conn, env.Database)
+	for i := 0; i < 2; i++ { // the second is a retry of the same flush
+		if err := w.Write(ctx, sampleRows(7), "flush-7"); err != nil {
+			t.Fatal(err)
+		}
+	}
+	db := env.Database
+	for table, want := range map[string]uint64{"deployment_daily": 2, "usage_daily": 2, "workload_daily": 1, "subscriptions": 1, "user_activity": 1} {
+		if n := count(t, conn, "SELECT count() FROM "+db+"."+table); n != want {
+			t.Errorf("%s: %d rows without FINAL after a retried write, want %d", table, n, want)
+		}
+	}
+	var (
+		sold, assigned uint64
+		pctv           *float64
+		final          uint8
+		day            time.Time
+	)
+	if err := conn.QueryRow(ctx, "SELECT sold, assigned, deployment_pct, final, date FROM "+db+".deployment_daily FINAL WHERE sku = 'O365_E3'").Scan(&sold, &assigned, &pctv, &final, &day); err != nil {
+		t.Fatal(err)
+	}
+	if sold != 10 || assigned != 8 || pctv == nil || *pctv != 80 || final != 1 || day.Format("2006-01-02") != "2026-10-01" {
+		t.Errorf("deployment row: sold=%d assigned=%d pct=%v final=%d date=%s", sold, assigned, pctv, final, day)
+	}
+	if n := count(t, conn, "SELECT count() FROM "+db+".deployment_daily WHERE sku = 'D365_SALES' AND deployment_pct IS NULL"); n != 1 {
+		t.Errorf("sold = 0 must give deployment_pct NULL")
+	}
+	var at time.Time
+	if err := conn.QueryRow(ctx, "SELECT occurred_at FROM "+db+".subscriptions FINAL").Scan(&at); err != nil || at.UnixNano() != 1790000000123456789 {
+		t.Errorf("occurred_at %v (%v): nanoseconds must survive", at.UnixNano(), err)
+	}
+	// A newer version replaces the row under FINAL.
+	rows := sampleRows(8)
+	rows.Deployment[0].Assigned = 9
+	if err := w.Write(ctx, rows, "flush-8"); err != nil {
+		t.Fatal(err)
+	}
+	if err := conn.QueryRow(ctx, "SELECT assigned FROM "+db+".deployment_daily FINAL WHERE sku = 'O365_E3'").Scan(&assigned); err != nil || assigned != 9 {
+		t.Errorf("after version 8: assigned=%d %v", assigned, err)
+	}
+}
+
+// TestWriteRetriesWhileClickHouseIsDown stops the local ClickHouse, writes,
+// starts it again on the same address and data: the write lands, once.
+func TestWriteRetriesWhileClickHouseIsDown(t *testing.T) {
+	if os.Getenv(testenv.EnvClickHouse) != "" {
+		t.Skip("needs to stop and start its own local ClickHouse")
+	}
+	ctx := context.Background()
+	dir := t.TempDir()
+	srv, err := launch.Start(ctx, launch.Options{DataDir: dir})
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := srv.Addr
+	conn, err := ch.Open(&ch.Options{Protocol: ch.HTTP, Addr: []string{addr}, DialTimeout: time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	if _, err := clickhouse.Migrate(ctx, conn, "seatflow"); err != nil {
+		t.Fatal(err)
+	}
+	srv.Kill()
+
+	w := clickhouse.NewWriter(conn, "seatflow")
+	w.MinBackoff, w.MaxBackoff = 50*time.Millisecond, 200*time.Millisecond
+	var retries atomic.Int32
+	w.OnRetry = func(string, error) { retries.Add(1) }
+	done := make(chan error, 1)
+	wctx, cancel := context.WithTimeout(ctx, 2*time.Minute)
+	defer cancel()
+	go func() { done <- w.Write(wctx, sampleRows(1), "flush-1") }()
+	for retries.Load() < 3 {
+		time.Sleep(20 * time.Millisecond)
+	}
+	srv, err = launch.Start(ctx, launch.Options{DataDir: dir, Addr: addr})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer srv.Stop(context.Background())
+	if err := <-done; err != nil {
+		t.Fatalf("write after ClickHouse came back: %v", err)
+	}
+	if n := count(t, conn, "SELECT count() FROM seatflow.usage_daily"); n != 2 {
+		t.Errorf("usage_daily: %d rows, want 2", n)
+	}
+	t.Logf("retried %d times while ClickHouse was down", retries.Load())
+}
