@@ -49,6 +49,9 @@ func (e *Engine) Flush(version uint64) Rows {
 		out.Subscriptions[i].Version = version
 	}
 	out.Activity, e.pendingActivity = e.pendingActivity, nil
+	for i := range out.Activity {
+		out.Activity[i].Version = version
+	}
 	if !e.started {
 		return out
 	}

@@ -51,6 +51,7 @@ type SubscriptionRow struct {
 type ActivityRow struct {
 	TenantID, UserID, Workload string
 	Date                       event.Day
+	Version                    uint64
 }
 
 // Rows is what one Flush emits: only rows that changed since the last one.

@@ -71,9 +71,10 @@ CREATE TABLE IF NOT EXISTS {db}.user_activity
     tenant_id String,
     user_id   String,
     workload  LowCardinality(String),
-    date      Date
+    date      Date,
+    version   UInt64 -- the flush that wrote it; a replay after a crash writes it again
 )
-ENGINE = ReplacingMergeTree
+ENGINE = ReplacingMergeTree(version)
 PARTITION BY toYYYYMM(date)
 ORDER BY (tenant_id, user_id, workload, date)
 SETTINGS non_replicated_deduplication_window = 1000;

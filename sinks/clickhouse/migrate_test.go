@@ -19,8 +19,8 @@ func TestMigrateIsIdempotentAndPortfolioViewWorks(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(applied) != 2 {
-		t.Fatalf("applied %v, want both migrations", applied)
+	if len(applied) != 3 {
+		t.Fatalf("applied %v, want all three migrations", applied)
 	}
 	again, err := clickhouse.Migrate(ctx, conn, db)
 	if err != nil || len(again) != 0 {
@@ -59,5 +59,38 @@ func TestMigrateIsIdempotentAndPortfolioViewWorks(t *testing.T) {
 	}
 	if len(got) != 2 {
 		t.Errorf("partners %q, want direct and p-7", got)
+	}
+}
+
+func TestCheckpointRoundTrip(t *testing.T) {
+	env := testenv.StartClickHouse(t)
+	conn := env.Open(t)
+	ctx := context.Background()
+	if _, err := clickhouse.Migrate(ctx, conn, env.Database); err != nil {
+		t.Fatal(err)
+	}
+	cps := clickhouse.NewCheckpoints(conn, env.Database, "group-a")
+	if _, err := cps.Latest(ctx); err != clickhouse.ErrNoCheckpoint {
+		t.Fatalf("empty: %v, want ErrNoCheckpoint", err)
+	}
+	state := make([]byte, 3<<20)
+	for i := range state {
+		state[i] = byte(i * 7 % 251)
+	}
+	for v := uint64(1); v <= 2; v++ {
+		if err := cps.Save(ctx, clickhouse.Checkpoint{Version: v, Offsets: map[string]int64{"usage/0": int64(10 * v)}, State: state[:len(state)-int(v)]}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	other := clickhouse.NewCheckpoints(conn, env.Database, "group-b")
+	if _, err := other.Latest(ctx); err != clickhouse.ErrNoCheckpoint {
+		t.Errorf("another group sees a checkpoint: %v", err)
+	}
+	cp, err := cps.Latest(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cp.Version != 2 || cp.Offsets["usage/0"] != 20 || string(cp.State) != string(state[:len(state)-2]) {
+		t.Errorf("latest: version %d offsets %v state %d bytes", cp.Version, cp.Offsets, len(cp.State))
 	}
 }

@@ -73,7 +73,7 @@ func (w *Writer) Write(ctx context.Context, rows figures.Rows, token string) err
 		}},
 		{"user_activity", len(rows.Activity), func(b driver.Batch, i int) error {
 			r := &rows.Activity[i]
-			return b.Append(r.TenantID, r.UserID, r.Workload, date(r.Date))
+			return b.Append(r.TenantID, r.UserID, r.Workload, date(r.Date), r.Version)
 		}},
 	}
 	for _, t := range tables {
