@@ -20,6 +20,7 @@
 package figures
 
 import (
+	"strings"
 	"errors"
 	"fmt"
 	"math"
@@ -218,6 +219,7 @@ func (e *Engine) workloadIDOf(name string) (uint8, bool) {
 		return 0, false
 	}
 	id := uint8(len(e.workloads))
+	name = strings.Clone(name) // the event's strings alias the decoder's buffer
 	e.workloads = append(e.workloads, name)
 	e.workloadID[name] = id
 	return id, true
@@ -227,7 +229,7 @@ func (e *Engine) sku(name string) *skuInfo {
 	if s := e.skus[name]; s != nil {
 		return s
 	}
-	s := &skuInfo{name: name}
+	s := &skuInfo{name: strings.Clone(name)} // the event's strings alias the decoder's buffer
 	if c, ok := e.cat.SKU(name); ok {
 		s.known, s.product = true, c.Product
 		for _, w := range c.Workloads {
@@ -235,7 +237,7 @@ func (e *Engine) sku(name string) *skuInfo {
 			s.workloads = append(s.workloads, id)
 		}
 	}
-	e.skus[name] = s
+	e.skus[s.name] = s
 	return s
 }
 
@@ -356,3 +358,12 @@ func (e *Engine) shift(by event.Day) {
 }
 
 func fingerprint(userID string) uint64 { return xxhash.Sum64String(userID) }
+
+// Users counts the users tracked, over all tenants.
+func (e *Engine) Users() int {
+	n := 0
+	for _, t := range e.order {
+		n += t.users.len()
+	}
+	return n
+}

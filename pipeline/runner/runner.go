@@ -1,0 +1,475 @@
+// Package runner is the running pipeline: it reads both event topics with a
+// Kafka consumer group, decodes and applies events to the figure core,
+// writes rows to ClickHouse and rejects to the dead-letter topic, and
+// checkpoints the state with the offsets it covers. Offsets are committed to
+// Kafka only after everything they produced is in ClickHouse.
+package runner
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"strconv"
+	"sync/atomic"
+	"time"
+
+	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
+	"github.com/segmentio/kafka-go"
+
+	"github.com/seatflow/seatflow/pipeline/catalog"
+	"github.com/seatflow/seatflow/pipeline/event"
+	"github.com/seatflow/seatflow/pipeline/figures"
+	"github.com/seatflow/seatflow/sinks/clickhouse"
+	"github.com/seatflow/seatflow/sinks/deadletter"
+)
+
+// Config configures a Runner.
+type Config struct {
+	Brokers                                   []string
+	LicenseTopic, UsageTopic, DeadLetterTopic string
+	Group                                     string
+	Database                                  string
+	FlushInterval                             time.Duration // default 5 s
+	CheckpointInterval                        time.Duration // default 1 min
+	Lateness, Horizon                         time.Duration
+	Drain                                     bool // stop once every partition is read to its end
+	Catalog                                   *catalog.Catalog
+	Log                                       *slog.Logger
+	Metrics                                   *Metrics
+	// Now is the processing clock (future timestamps are judged by it).
+	Now func() time.Time
+}
+
+// Runner is one pipeline instance.
+type Runner struct {
+	cfg     Config
+	ch      driver.Conn
+	writer  *clickhouse.Writer
+	cps     *clickhouse.Checkpoints
+	dlq     *deadletter.Writer
+	engine  *figures.Engine
+	ready   atomic.Bool
+	version uint64
+
+	partitions int
+	next       map[tp]int64 // next offset to process per partition
+	pending    map[tp][]kafka.Message
+	dead       []deadletter.Entry
+	lastCommit map[tp]int64
+}
+
+type tp struct {
+	topic     string
+	partition int
+}
+
+func (t tp) String() string { return t.topic + "/" + strconv.Itoa(t.partition) }
+
+// New checks the configuration and prepares a runner writing through ch.
+func New(cfg Config, ch driver.Conn) (*Runner, error) {
+	if cfg.FlushInterval <= 0 {
+		cfg.FlushInterval = 5 * time.Second
+	}
+	if cfg.CheckpointInterval <= 0 {
+		cfg.CheckpointInterval = time.Minute
+	}
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	if cfg.Log == nil {
+		cfg.Log = slog.Default()
+	}
+	if len(cfg.Brokers) == 0 {
+		return nil, errors.New("no Kafka brokers: set --kafka.brokers")
+	}
+	engine, err := figures.New(figures.Config{Catalog: cfg.Catalog, Lateness: cfg.Lateness, Horizon: cfg.Horizon})
+	if err != nil {
+		return nil, err
+	}
+	r := &Runner{
+		cfg: cfg, ch: ch, engine: engine,
+		writer: clickhouse.NewWriter(ch, cfg.Database),
+		cps:    clickhouse.NewCheckpoints(ch, cfg.Database, cfg.Group),
+		dlq:    deadletter.NewWriter(cfg.Brokers, cfg.DeadLetterTopic),
+		next:   map[tp]int64{}, pending: map[tp][]kafka.Message{}, lastCommit: map[tp]int64{},
+	}
+	r.writer.OnRetry = func(table string, err error) {
+		r.ready.Store(false)
+		cfg.Metrics.SinkErrors.WithLabelValues(table).Inc()
+		cfg.Log.Warn("ClickHouse insert failed; retrying", "table", table, "err", err)
+	}
+	return r, nil
+}
+
+// Ready reports whether the last flush reached ClickHouse.
+func (r *Runner) Ready() bool { return r.ready.Load() }
+
+func (r *Runner) source(t tp) int32 {
+	if t.topic == r.cfg.LicenseTopic {
+		return int32(t.partition)
+	}
+	return int32(r.partitions + t.partition)
+}
+
+// Run consumes until ctx ends (or, with Drain, until every partition is
+// read to its end), then flushes and checkpoints.
+func (r *Runner) Run(ctx context.Context) error {
+	defer r.dlq.Close()
+	if err := r.checkTopics(ctx); err != nil {
+		return err
+	}
+	if _, err := clickhouse.Migrate(ctx, r.ch, r.cfg.Database); err != nil {
+		return err
+	}
+	if err := r.restore(ctx); err != nil {
+		return err
+	}
+	r.ready.Store(true)
+	reader := kafka.NewReader(kafka.ReaderConfig{
+		Brokers: r.cfg.Brokers, GroupID: r.cfg.Group,
+		GroupTopics: []string{r.cfg.LicenseTopic, r.cfg.UsageTopic},
+		StartOffset: kafka.FirstOffset, MinBytes: 1, MaxBytes: 16 << 20, MaxWait: 200 * time.Millisecond,
+		CommitInterval: 0, SessionTimeout: 10 * time.Second, HeartbeatInterval: 2 * time.Second,
+		RebalanceTimeout: 10 * time.Second, JoinGroupBackoff: time.Second,
+	})
+	defer reader.Close()
+
+	msgs := make(chan kafka.Message, 4096)
+	fetchCtx, stopFetch := context.WithCancel(ctx)
+	defer stopFetch()
+	fetchErr := make(chan error, 1)
+	go func() {
+		for {
+			m, err := reader.FetchMessage(fetchCtx)
+			if err != nil {
+				fetchErr <- err
+				return
+			}
+			select {
+			case msgs <- m:
+			case <-fetchCtx.Done():
+				fetchErr <- fetchCtx.Err()
+				return
+			}
+		}
+	}()
+
+	flushT := time.NewTicker(r.cfg.FlushInterval)
+	defer flushT.Stop()
+	lagT := time.NewTicker(500 * time.Millisecond)
+	defer lagT.Stop()
+	lastCheckpoint := time.Now()
+	var dec event.Decoder
+	for {
+		select {
+		case <-ctx.Done():
+			return r.shutdown(reader)
+		case err := <-fetchErr:
+			if ctx.Err() != nil {
+				return r.shutdown(reader)
+			}
+			return fmt.Errorf("read Kafka: %w", err)
+		case m := <-msgs:
+			if err := r.process(ctx, &dec, m); err != nil {
+				return err
+			}
+		case <-flushT.C:
+			checkpoint := time.Since(lastCheckpoint) >= r.cfg.CheckpointInterval
+			if err := r.flush(ctx, reader, checkpoint); err != nil {
+				return err
+			}
+			if checkpoint {
+				lastCheckpoint = time.Now()
+			}
+			// the flush may have let the bitmaps slide: paused partitions
+			// may go on
+			if err := r.retryPaused(ctx, &dec); err != nil {
+				return err
+			}
+		case <-lagT.C:
+			caughtUp, err := r.updateLag(ctx)
+			if err != nil {
+				r.cfg.Log.Warn("read partition ends", "err", err)
+				continue
+			}
+			if r.cfg.Drain && caughtUp && len(msgs) == 0 {
+				for _, s := range r.allPartitions() {
+					r.engine.SetIdle(r.source(s), true)
+				}
+				return r.flush(ctx, reader, true)
+			}
+		}
+	}
+}
+
+func (r *Runner) shutdown(reader *kafka.Reader) error {
+	// A clean stop keeps what was done: flush and checkpoint with a fresh
+	// context, bounded in time.
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	if err := r.flush(ctx, reader, true); err != nil {
+		return fmt.Errorf("final flush: %w", err)
+	}
+	return nil
+}
+
+func (r *Runner) checkTopics(ctx context.Context) error {
+	conn, err := kafka.DialContext(ctx, "tcp", r.cfg.Brokers[0])
+	if err != nil {
+		return fmt.Errorf("connect to Kafka at %v: %w", r.cfg.Brokers, err)
+	}
+	defer conn.Close()
+	count := func(topic string) (int, error) {
+		parts, err := conn.ReadPartitions(topic)
+		if err != nil {
+			return 0, fmt.Errorf("topic %s: %w (create it, or set the topic flags)", topic, err)
+		}
+		return len(parts), nil
+	}
+	lic, err := count(r.cfg.LicenseTopic)
+	if err != nil {
+		return err
+	}
+	use, err := count(r.cfg.UsageTopic)
+	if err != nil {
+		return err
+	}
+	if lic != use {
+		return fmt.Errorf("topics %s (%d partitions) and %s (%d partitions) must have the same partition count: one tenant's license and usage events must land on the same partition number (SPEC §2)",
+			r.cfg.LicenseTopic, lic, r.cfg.UsageTopic, use)
+	}
+	r.partitions = lic
+	var ids []int32
+	for _, t := range r.allPartitions() {
+		ids = append(ids, r.source(t))
+	}
+	r.engine.SetSources(ids...)
+	return nil
+}
+
+func (r *Runner) allPartitions() []tp {
+	var out []tp
+	for p := 0; p < r.partitions; p++ {
+		out = append(out, tp{r.cfg.LicenseTopic, p}, tp{r.cfg.UsageTopic, p})
+	}
+	return out
+}
+
+func (r *Runner) restore(ctx context.Context) error {
+	start := time.Now()
+	cp, err := r.cps.Latest(ctx)
+	if errors.Is(err, clickhouse.ErrNoCheckpoint) {
+		r.cfg.Log.Info("no checkpoint: starting from the beginning of the topics", "group", r.cfg.Group)
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	if err := r.engine.ReadState(bytes.NewReader(cp.State)); err != nil {
+		return err
+	}
+	r.version = cp.Version
+	for k, off := range cp.Offsets {
+		for _, t := range r.allPartitions() {
+			if t.String() == k {
+				r.next[t] = off
+			}
+		}
+	}
+	r.cfg.Log.Info("restored state from checkpoint", "version", cp.Version, "state_bytes", len(cp.State),
+		"partitions", len(cp.Offsets), "took", time.Since(start).Round(time.Millisecond))
+	return nil
+}
+
+func (r *Runner) process(ctx context.Context, dec *event.Decoder, m kafka.Message) error {
+	t := tp{m.Topic, m.Partition}
+	if next, ok := r.next[t]; ok && m.Offset < next {
+		return nil // covered by the restored checkpoint
+	}
+	if len(r.pending[t]) > 0 { // the partition is paused: keep order
+		r.pending[t] = append(r.pending[t], m)
+		return nil
+	}
+	done, err := r.apply(ctx, dec, m, true)
+	if err != nil {
+		return err
+	}
+	if !done {
+		r.pending[t] = append(r.pending[t], m)
+		return nil
+	}
+	r.next[t] = m.Offset + 1
+	return r.retryPaused(ctx, dec)
+}
+
+// apply decodes and applies one message; false means it is too far ahead
+// of the watermark (even after a flush, with flushIfAhead), and its
+// partition pauses.
+func (r *Runner) apply(ctx context.Context, dec *event.Decoder, m kafka.Message, flushIfAhead bool) (bool, error) {
+	var ev event.Event
+	if rej := dec.Decode(m.Value, r.cfg.Now().UnixNano(), &ev); rej != nil {
+		r.reject(m, rej)
+		return true, nil
+	}
+	r.cfg.Metrics.Consumed.WithLabelValues(m.Topic, ev.Kind.String()).Inc()
+	src := r.source(tp{m.Topic, m.Partition})
+	before := r.engine.Stats()
+	outcome, rej, err := r.engine.Apply(src, &ev)
+	if errors.Is(err, figures.ErrAhead) {
+		if !flushIfAhead {
+			return false, nil
+		}
+		if err := r.flush(ctx, nil, false); err != nil {
+			return false, err
+		}
+		outcome, rej, err = r.engine.Apply(src, &ev)
+		if errors.Is(err, figures.ErrAhead) {
+			return false, nil
+		}
+	}
+	if err != nil {
+		return false, err
+	}
+	if rej != nil {
+		if rej.Reason == event.TooLate {
+			r.cfg.Metrics.Late.WithLabelValues("rejected").Inc()
+		}
+		r.reject(m, rej)
+		return true, nil
+	}
+	if outcome == figures.Restated {
+		r.cfg.Metrics.Late.WithLabelValues("restated").Inc()
+	}
+	after := r.engine.Stats()
+	if n := after.UnknownSKUEvents - before.UnknownSKUEvents; n > 0 {
+		r.cfg.Metrics.Unknown.WithLabelValues("sku").Add(float64(n))
+	}
+	if n := after.UnknownWorkloadEvents - before.UnknownWorkloadEvents; n > 0 {
+		r.cfg.Metrics.Unknown.WithLabelValues("workload").Add(float64(n))
+	}
+	return true, nil
+}
+
+func (r *Runner) retryPaused(ctx context.Context, dec *event.Decoder) error {
+	for t, q := range r.pending {
+		for len(q) > 0 {
+			done, err := r.apply(ctx, dec, q[0], false)
+			if err != nil {
+				return err
+			}
+			if !done {
+				break
+			}
+			r.next[t] = q[0].Offset + 1
+			q = q[1:]
+		}
+		if len(q) == 0 {
+			delete(r.pending, t)
+		} else {
+			r.pending[t] = q
+		}
+	}
+	return nil
+}
+
+func (r *Runner) reject(m kafka.Message, rej *event.Rejection) {
+	r.cfg.Metrics.Rejected.WithLabelValues(string(rej.Reason)).Inc()
+	r.dead = append(r.dead, deadletter.Entry{Source: m, Reason: string(rej.Reason), Detail: rej.Detail})
+}
+
+// flush writes changed rows and dead letters; with checkpoint it also
+// saves the state and offsets, then commits the offsets to Kafka. reader
+// nil: rows only (the ErrAhead path).
+func (r *Runner) flush(ctx context.Context, reader *kafka.Reader, checkpoint bool) error {
+	start := time.Now()
+	r.version = max(r.version+1, uint64(time.Now().UnixNano()))
+	rows := r.engine.Flush(r.version)
+	if err := r.writer.Write(ctx, rows, strconv.FormatUint(r.version, 10)); err != nil {
+		return err
+	}
+	r.ready.Store(true)
+	m := r.cfg.Metrics
+	m.SinkRows.WithLabelValues("deployment_daily").Add(float64(len(rows.Deployment)))
+	m.SinkRows.WithLabelValues("usage_daily").Add(float64(len(rows.Usage)))
+	m.SinkRows.WithLabelValues("workload_daily").Add(float64(len(rows.Workload)))
+	m.SinkRows.WithLabelValues("subscriptions").Add(float64(len(rows.Subscriptions)))
+	m.SinkRows.WithLabelValues("user_activity").Add(float64(len(rows.Activity)))
+	if err := r.dlq.Write(ctx, r.dead); err != nil {
+		return err
+	}
+	r.dead = r.dead[:0]
+	m.FlushDuration.Observe(time.Since(start).Seconds())
+	if wm := r.engine.Watermark(); wm > 0 {
+		m.Watermark.Set(float64(wm) / 1e9)
+	}
+	m.StateUsers.Set(float64(r.engine.Users()))
+	if !checkpoint || reader == nil {
+		return nil
+	}
+	start = time.Now()
+	var state bytes.Buffer
+	if err := r.engine.WriteState(&state); err != nil {
+		return err
+	}
+	offsets := map[string]int64{}
+	for t, off := range r.next {
+		offsets[t.String()] = off
+	}
+	if err := r.cps.Save(ctx, clickhouse.Checkpoint{Version: r.version, Offsets: offsets, State: state.Bytes()}); err != nil {
+		return err
+	}
+	m.Checkpoint.Observe(time.Since(start).Seconds())
+	var commits []kafka.Message
+	for t, off := range r.next {
+		if r.lastCommit[t] != off {
+			commits = append(commits, kafka.Message{Topic: t.topic, Partition: t.partition, Offset: off - 1})
+		}
+	}
+	if len(commits) > 0 {
+		if err := reader.CommitMessages(ctx, commits...); err != nil {
+			// The checkpoint holds the offsets; a later commit catches up.
+			r.cfg.Log.Warn("commit offsets to Kafka", "err", err)
+		} else {
+			for _, c := range commits {
+				r.lastCommit[tp{c.Topic, c.Partition}] = c.Offset + 1
+			}
+		}
+	}
+	return nil
+}
+
+// updateLag reads every partition's end, sets the lag gauges, marks
+// caught-up partitions idle, and says whether all are caught up.
+func (r *Runner) updateLag(ctx context.Context) (bool, error) {
+	client := &kafka.Client{Addr: kafka.TCP(r.cfg.Brokers...), Timeout: 5 * time.Second}
+	req := &kafka.ListOffsetsRequest{Topics: map[string][]kafka.OffsetRequest{}}
+	for _, t := range r.allPartitions() {
+		req.Topics[t.topic] = append(req.Topics[t.topic], kafka.LastOffsetOf(t.partition))
+	}
+	resp, err := client.ListOffsets(ctx, req)
+	if err != nil {
+		return false, err
+	}
+	all := true
+	for topic, parts := range resp.Topics {
+		for _, p := range parts {
+			if p.Error != nil {
+				return false, p.Error
+			}
+			t := tp{topic, p.Partition}
+			lag := p.LastOffset - r.next[t]
+			if _, ok := r.next[t]; !ok {
+				lag = p.LastOffset // nothing read yet: offsets start at 0
+			}
+			r.cfg.Metrics.Lag.WithLabelValues(topic, strconv.Itoa(p.Partition)).Set(float64(max(lag, 0)))
+			if lag <= 0 && len(r.pending[t]) == 0 {
+				r.engine.SetIdle(r.source(t), true)
+			} else {
+				all = false
+			}
+		}
+	}
+	return all, nil
+}

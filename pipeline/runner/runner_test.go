@@ -1,0 +1,251 @@
+package runner_test
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"os"
+	"sort"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/segmentio/kafka-go"
+
+	"github.com/seatflow/seatflow/pipeline/catalog"
+	"github.com/seatflow/seatflow/pipeline/event"
+	"github.com/seatflow/seatflow/pipeline/reference"
+	"github.com/seatflow/seatflow/pipeline/runner"
+	"github.com/seatflow/seatflow/pipeline/simulate"
+	"github.com/seatflow/seatflow/schemas"
+	"github.com/seatflow/seatflow/sinks/deadletter"
+	"github.com/seatflow/seatflow/testenv"
+)
+
+func TestMain(m *testing.M) { testenv.Main(m) }
+
+// badMessages are one per rejection reason the decoder gives.
+var badMessages = map[string]string{
+	"malformed_json":   `{"type":"usage",`,
+	"not_an_object":    `[1,2,3]`,
+	"missing_field":    `{"type":"usage","v":1,"event_id":"bad-1","occurred_at":"2026-09-10T10:00:00Z","tenant_id":"tenant-0001","workload":"teams"}`,
+	"bad_value":        `{"type":"subscription","v":1,"event_id":"bad-2","occurred_at":"2026-09-10T10:00:00Z","tenant_id":"tenant-0001","subscription_id":"s","sku":"O365_E3","quantity":-4,"status":"active"}`,
+	"unknown_type":     `{"type":"login","v":1,"event_id":"bad-3","occurred_at":"2026-09-10T10:00:00Z","tenant_id":"tenant-0001"}`,
+	"unknown_version":  `{"type":"usage","v":9,"event_id":"bad-4","occurred_at":"2026-09-10T10:00:00Z","tenant_id":"tenant-0001","user_id":"u","workload":"teams"}`,
+	"future_timestamp": `{"type":"usage","v":1,"event_id":"bad-5","occurred_at":"2099-01-01T00:00:00Z","tenant_id":"tenant-0001","user_id":"u","workload":"teams"}`,
+}
+
+func TestDrainEqualsReference(t *testing.T) {
+	k := testenv.StartKafka(t, testenv.KafkaOptions{Partitions: 3})
+	chEnv := testenv.StartClickHouse(t)
+	conn := chEnv.Open(t)
+	cat, err := catalog.Load(schemas.Catalog)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var events []event.Event
+	cfg := simulate.Config{Tenants: 6, Users: 25, Seed: 11,
+		Start: time.Date(2026, 9, 1, 0, 0, 0, 0, time.UTC), End: time.Date(2026, 10, 10, 0, 0, 0, 0, time.UTC)}
+	if err := simulate.Generate(cfg, cat, func(ev *event.Event) error {
+		events = append(events, *ev)
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	produce(t, k, events)
+	w := &kafka.Writer{Addr: kafka.TCP(k.Brokers...), Topic: k.Usage, Balancer: &kafka.Murmur2Balancer{}, BatchTimeout: time.Millisecond}
+	for _, v := range badMessages {
+		if err := w.WriteMessages(context.Background(), kafka.Message{Key: []byte("tenant-0001"), Value: []byte(v)}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	w.Close()
+
+	r, err := runner.New(runner.Config{
+		Brokers: k.Brokers, LicenseTopic: k.License, UsageTopic: k.Usage, DeadLetterTopic: k.DeadLetter,
+		Group: "seatflow-test", Database: chEnv.Database, FlushInterval: 200 * time.Millisecond,
+		CheckpointInterval: time.Second, Drain: true, Catalog: cat,
+		Log:     slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn})),
+		Metrics: runner.NewMetrics(prometheus.NewRegistry()),
+	}, conn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	start := time.Now()
+	if err := r.Run(ctx); err != nil {
+		t.Fatalf("run --drain: %v", err)
+	}
+	t.Logf("%d events drained into ClickHouse in %s", len(events), time.Since(start).Round(time.Millisecond))
+
+	last := event.DayOf(events[len(events)-1].OccurredAt)
+	must(t, compare(t, conn, chEnv.Database, reference.Compute(events, cat, last)))
+	checkDeadLetters(t, k)
+}
+
+func produce(t *testing.T, k *testenv.Kafka, events []event.Event) {
+	t.Helper()
+	byTopic := map[string][]kafka.Message{}
+	for i := range events {
+		ev := &events[i]
+		topic := k.License
+		if ev.Kind == event.Usage {
+			topic = k.Usage
+		}
+		byTopic[topic] = append(byTopic[topic], kafka.Message{Key: []byte(ev.TenantID), Value: ev.AppendJSON(nil)})
+	}
+	for topic, msgs := range byTopic {
+		w := &kafka.Writer{Addr: kafka.TCP(k.Brokers...), Topic: topic, Balancer: &kafka.Murmur2Balancer{}, BatchTimeout: time.Millisecond, BatchSize: 5000}
+		if err := w.WriteMessages(context.Background(), msgs...); err != nil {
+			t.Fatal(err)
+		}
+		w.Close()
+	}
+}
+
+func checkDeadLetters(t *testing.T, k *testenv.Kafka) {
+	t.Helper()
+	got := map[string]kafka.Message{}
+	for p := 0; p < k.Partitions; p++ {
+		rd := kafka.NewReader(kafka.ReaderConfig{Brokers: k.Brokers, Topic: k.DeadLetter, Partition: p, MaxWait: 100 * time.Millisecond})
+		for {
+			ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+			m, err := rd.ReadMessage(ctx)
+			cancel()
+			if err != nil {
+				break
+			}
+			for _, h := range m.Headers {
+				if h.Key == deadletter.HeaderReason {
+					got[string(h.Value)] = m
+				}
+			}
+		}
+		rd.Close()
+	}
+	for reason, value := range badMessages {
+		m, ok := got[reason]
+		if !ok {
+			t.Errorf("no dead letter with reason %s", reason)
+			continue
+		}
+		headers := map[string]string{}
+		for _, h := range m.Headers {
+			headers[h.Key] = string(h.Value)
+		}
+		if string(m.Value) != value || headers[deadletter.HeaderTopic] != k.Usage || headers[deadletter.HeaderOffset] == "" ||
+			headers[deadletter.HeaderPartition] == "" || headers[deadletter.HeaderDetail] == "" {
+			t.Errorf("dead letter %s: value %q headers %v", reason, m.Value, headers)
+		}
+	}
+}
+
+func compare(t *testing.T, conn driver.Conn, db string, ref reference.Result) []string {
+	ctx := context.Background()
+	var diffs []string
+	pct := func(p *float64) string {
+		if p == nil {
+			return "NULL"
+		}
+		return fmt.Sprintf("%.4f", *p)
+	}
+	rows, err := conn.Query(ctx, "SELECT tenant_id, sku, date, product, sold, trial, assigned, qualified, deployment_pct FROM "+db+".deployment_daily FINAL")
+	if err != nil {
+		t.Fatal(err)
+	}
+	seen := 0
+	for rows.Next() {
+		var (
+			tenant, sku, product           string
+			d                              time.Time
+			sold, trial, assigned, qualify uint64
+			p                              *float64
+		)
+		if err := rows.Scan(&tenant, &sku, &d, &product, &sold, &trial, &assigned, &qualify, &p); err != nil {
+			t.Fatal(err)
+		}
+		seen++
+		k := reference.Key{TenantID: tenant, SKU: sku, Date: event.DayOf(d.UnixNano())}
+		want, ok := ref.Deployment[k]
+		got := fmt.Sprintf("%s %d %d %d %d %s", product, sold, trial, assigned, qualify, pct(p))
+		w := fmt.Sprintf("%s %d %d %d %d %s", want.Product, want.Sold, want.Trial, want.Assigned, want.Qualified, pct(want.DeploymentPct))
+		if !ok || got != w {
+			diffs = append(diffs, fmt.Sprintf("deployment %v: %s, want %s (in reference: %v)", k, got, w, ok))
+		}
+	}
+	rows.Close()
+	if seen != len(ref.Deployment) {
+		diffs = append(diffs, fmt.Sprintf("deployment_daily: %d rows, reference %d", seen, len(ref.Deployment)))
+	}
+	rows, err = conn.Query(ctx, "SELECT tenant_id, sku, workload, date, active_users, qualified, usage_pct FROM "+db+".usage_daily FINAL")
+	if err != nil {
+		t.Fatal(err)
+	}
+	seen = 0
+	for rows.Next() {
+		var (
+			tenant, sku, wl string
+			d               time.Time
+			active, qual    uint64
+			p               *float64
+		)
+		if err := rows.Scan(&tenant, &sku, &wl, &d, &active, &qual, &p); err != nil {
+			t.Fatal(err)
+		}
+		seen++
+		k := reference.Key{TenantID: tenant, SKU: sku, Workload: wl, Date: event.DayOf(d.UnixNano())}
+		want, ok := ref.Usage[k]
+		if got, w := fmt.Sprintf("%d %d %s", active, qual, pct(p)), fmt.Sprintf("%d %d %s", want.ActiveUsers, want.Qualified, pct(want.UsagePct)); !ok || got != w {
+			diffs = append(diffs, fmt.Sprintf("usage %v: %s, want %s (in reference: %v)", k, got, w, ok))
+		}
+	}
+	rows.Close()
+	if seen != len(ref.Usage) {
+		diffs = append(diffs, fmt.Sprintf("usage_daily: %d rows, reference %d", seen, len(ref.Usage)))
+	}
+	rows, err = conn.Query(ctx, "SELECT tenant_id, workload, date, active_users FROM "+db+".workload_daily FINAL")
+	if err != nil {
+		t.Fatal(err)
+	}
+	seen = 0
+	for rows.Next() {
+		var (
+			tenant, wl string
+			d          time.Time
+			active     uint64
+		)
+		if err := rows.Scan(&tenant, &wl, &d, &active); err != nil {
+			t.Fatal(err)
+		}
+		seen++
+		k := reference.Key{TenantID: tenant, Workload: wl, Date: event.DayOf(d.UnixNano())}
+		if want, ok := ref.Workload[k]; !ok || int64(active) != want {
+			diffs = append(diffs, fmt.Sprintf("workload %v: %d, want %d (in reference: %v)", k, active, want, ok))
+		}
+	}
+	rows.Close()
+	if seen != len(ref.Workload) {
+		diffs = append(diffs, fmt.Sprintf("workload_daily: %d rows, reference %d", seen, len(ref.Workload)))
+	}
+	var subs, activity uint64
+	conn.QueryRow(ctx, "SELECT count() FROM "+db+".subscriptions FINAL").Scan(&subs)
+	conn.QueryRow(ctx, "SELECT count() FROM "+db+".user_activity FINAL").Scan(&activity)
+	if int(subs) != len(ref.Subscriptions) || int(activity) != len(ref.Activity) {
+		diffs = append(diffs, fmt.Sprintf("subscriptions %d (reference %d), user_activity %d (reference %d)", subs, len(ref.Subscriptions), activity, len(ref.Activity)))
+	}
+	sort.Strings(diffs)
+	return diffs
+}
+
+func must(t *testing.T, diffs []string) {
+	t.Helper()
+	if len(diffs) > 0 {
+		if len(diffs) > 15 {
+			diffs = append(diffs[:15], fmt.Sprintf("... and %d more", len(diffs)-15))
+		}
+		t.Fatal("\n" + strings.Join(diffs, "\n"))
+	}
+}
