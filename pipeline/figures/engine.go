@@ -20,10 +20,10 @@
 package figures
 
 import (
-	"strings"
 	"errors"
 	"fmt"
 	"math"
+	"strings"
 	"time"
 
 	"github.com/cespare/xxhash/v2"
