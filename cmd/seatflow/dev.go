@@ -3,24 +3,34 @@ package main
 import (
 	"context"
 	"fmt"
+	"log/slog"
 	"os"
 	"path/filepath"
+	"text/tabwriter"
 	"time"
 
 	"github.com/alecthomas/kingpin/v2"
 
+	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
+
 	"github.com/seatflow/seatflow/localch/launch"
 	"github.com/seatflow/seatflow/localkafka"
+	"github.com/seatflow/seatflow/pipeline/event"
+	"github.com/seatflow/seatflow/pipeline/runner"
 )
 
-// devCommand runs the local stack: the embedded Kafka-protocol broker and
-// the local ClickHouse, both persisting under one data directory.
+// devCommand runs the whole product locally: the embedded Kafka-protocol
+// broker and the local ClickHouse (both persisting under one data
+// directory), the pipeline, and simulated telemetry feeding it.
 func devCommand(app *kingpin.Application) (string, func(context.Context) error) {
-	cmd := app.Command("dev", "Run the local stack: an embedded Kafka-protocol broker and the local ClickHouse (chDB engine), until Ctrl-C.")
+	cmd := app.Command("dev", "Run everything locally: an embedded Kafka-protocol broker, the local ClickHouse (chDB engine), the pipeline and simulated telemetry, until Ctrl-C.")
 	kafkaAddr := cmd.Flag("kafka.listen-address", "Address of the embedded Kafka broker.").Default("127.0.0.1:9092").String()
 	partitions := cmd.Flag("kafka.partitions", "Partitions of each seatflow topic when the broker creates it.").Default("6").Int()
 	chAddr := cmd.Flag("clickhouse.listen-address", "Address of the local ClickHouse's HTTP interface.").Default("127.0.0.1:8123").String()
 	dataDir := cmd.Flag("data-dir", "Where the broker's logs and ClickHouse's databases live; they survive restarts.").Default(".seatflow/dev").String()
+	metricsAddr := cmd.Flag("metrics.listen-address", "Address of the pipeline's /metrics, /healthz and /readyz.").Default("127.0.0.1:9464").String()
+	servicesOnly := cmd.Flag("services-only", "Run only the broker and ClickHouse, no pipeline or simulation.").Bool()
+	sim := addSimulateFlags(cmd)
 	return cmd.FullCommand(), func(ctx context.Context) error {
 		if *partitions < 1 {
 			return fmt.Errorf("--kafka.partitions must be at least 1, got %d", *partitions)
@@ -41,29 +51,184 @@ func devCommand(app *kingpin.Application) (string, func(context.Context) error) 
 		kafkaReady := time.Since(start)
 
 		start = time.Now()
+		chLog, err := os.OpenFile(filepath.Join(dir, "clickhouse.log"), os.O_CREATE|os.O_APPEND|os.O_WRONLY, 0o644)
+		if err != nil {
+			return err
+		}
+		defer chLog.Close()
 		ch, err := launch.Start(ctx, launch.Options{
-			Addr: *chAddr, DataDir: filepath.Join(dir, "clickhouse"),
-			Progress: os.Stderr, Log: os.Stderr,
+			Addr: *chAddr, DataDir: filepath.Join(dir, "clickhouse"), Progress: os.Stderr, Log: chLog,
 		})
 		if err != nil {
 			return fmt.Errorf("local ClickHouse: %w", err)
 		}
+		defer func() {
+			stopCtx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+			defer cancel()
+			ch.Stop(stopCtx)
+		}()
 		chReady := time.Since(start)
 
 		fmt.Printf("Kafka (embedded broker):  %v  topics %v  (ready in %s)\n", broker.Addrs(), localkafka.DefaultTopics, kafkaReady.Round(time.Millisecond))
 		fmt.Printf("ClickHouse (local, chDB): %s  pid %d  (ready in %s)\n", ch.URL(), ch.Pid(), chReady.Round(time.Millisecond))
 		fmt.Printf("Data directory:           %s\n", dir)
-		fmt.Printf("Try:  curl '%s/?query=SELECT%%20version()'\n", ch.URL())
-		fmt.Println("Press Ctrl-C to stop.")
+		if *servicesOnly {
+			fmt.Println("Press Ctrl-C to stop.")
+			select {
+			case <-ctx.Done():
+			case <-ch.Exited():
+				return fmt.Errorf("local ClickHouse exited unexpectedly")
+			}
+			return nil
+		}
 
+		brokers, dsn, db := broker.Addrs()[0], ch.URL(), "seatflow"
+		lic, use, dead, group := localkafka.LicenseTopic, localkafka.UsageTopic, localkafka.DeadLetterTopic, "seatflow"
+		catalogPath := ""
+		flush, checkpoint, lateness, horizon := 2*time.Second, 15*time.Second, time.Hour, 7*24*time.Hour
+		drain := false
+		rf := &runFlags{
+			kafka: &kafkaFlags{brokers: &brokers, licenseTopic: &lic, usageTopic: &use, deadTopic: &dead},
+			ch:    &clickhouseFlags{dsn: &dsn, database: &db}, catalog: &catalogPath, group: &group,
+			flush: &flush, checkpoint: &checkpoint, lateness: &lateness, horizon: &horizon, drain: &drain,
+			metricsAddr: metricsAddr,
+		}
+		log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
+		started := make(chan *runner.Runner, 1)
+		done := make(chan error, 1)
+		go func() {
+			_, err := rf.start(ctx, log, func(r *runner.Runner) { started <- r })
+			done <- err
+		}()
+		var r *runner.Runner
+		select {
+		case r = <-started:
+		case err := <-done:
+			return err
+		}
+
+		cfg, err := sim.config()
+		if err != nil {
+			return err
+		}
+		cat, err := loadCatalog("")
+		if err != nil {
+			return err
+		}
+		fmt.Printf("Simulating %d tenants x ~%d users, %s to %s (seed %d) into Kafka...\n",
+			cfg.Tenants, cfg.Users, cfg.Start.Format("2006-01-02"), cfg.End.Format("2006-01-02"), cfg.Seed)
+		p := newPublisher(rf.kafka)
+		n, err := runSimulation(ctx, cfg, cat, func(ev *event.Event) error { return p.publish(ctx, ev, ev.AppendJSON(nil)) })
+		if err != nil {
+			p.close()
+			return err
+		}
+		if err := p.close(); err != nil {
+			return err
+		}
+		fmt.Printf("published %d events\n", n)
+
+		if err := waitCaughtUp(ctx, r, done); err != nil {
+			return err
+		}
+		conn, err := rf.ch.open(ctx)
+		if err != nil {
+			return err
+		}
+		defer conn.Close()
+		if err := printPortfolio(ctx, conn, db); err != nil {
+			return err
+		}
+		fmt.Printf(`
+ClickHouse: %[1]s  (database %[2]s). Try:
+  curl '%[1]s/?query=SELECT+*+FROM+%[2]s.portfolio_daily+FINAL+ORDER+BY+date+DESC+LIMIT+10+FORMAT+PrettyCompact'
+  curl '%[1]s/?query=SELECT+workload,active_users+FROM+%[2]s.workload_daily+FINAL+WHERE+tenant_id=%%27tenant-0000%%27+ORDER+BY+date+DESC,workload+LIMIT+8+FORMAT+PrettyCompact'
+Metrics:    http://%[3]s/metrics   (health: /healthz, /readyz)
+The pipeline keeps running; publish more with 'seatflow simulate' or 'seatflow produce FILE'. Press Ctrl-C to stop.
+`, ch.URL(), db, *metricsAddr)
 		select {
 		case <-ctx.Done():
+			fmt.Println("stopping...")
+			return <-done
+		case err := <-done:
+			return err
 		case <-ch.Exited():
 			return fmt.Errorf("local ClickHouse exited unexpectedly")
 		}
-		fmt.Println("stopping...")
-		stopCtx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-		defer cancel()
-		return ch.Stop(stopCtx)
 	}
+}
+
+// waitCaughtUp prints a live progress line until the pipeline has read
+// everything and flushed after that.
+func waitCaughtUp(ctx context.Context, r *runner.Runner, done <-chan error) error {
+	t := time.NewTicker(500 * time.Millisecond)
+	defer t.Stop()
+	caughtAt := int64(-1)
+	for {
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case err := <-done:
+			if err == nil {
+				err = fmt.Errorf("pipeline stopped")
+			}
+			return err
+		case <-t.C:
+		}
+		processed, lag, flushes := r.Progress()
+		fmt.Fprintf(os.Stderr, "\rpipeline: %d events processed, lag %d, %d flushes   ", processed, lag, flushes)
+		if lag == 0 && processed > 0 && caughtAt < 0 {
+			caughtAt = flushes
+		}
+		if caughtAt >= 0 && flushes > caughtAt+1 {
+			fmt.Fprintln(os.Stderr)
+			return nil
+		}
+	}
+}
+
+// printPortfolio prints, per tenant and SKU, the newest day's figures.
+func printPortfolio(ctx context.Context, conn driver.Conn, db string) error {
+	rows, err := conn.Query(ctx, `
+		SELECT d.tenant_id, d.sku, d.date, d.sold, d.assigned, d.deployment_pct, u.active_users, u.usage_pct
+		FROM `+db+`.deployment_daily AS d FINAL
+		LEFT JOIN (SELECT tenant_id, sku, date, active_users, usage_pct FROM `+db+`.usage_daily FINAL WHERE workload = 'all') AS u
+			ON u.tenant_id = d.tenant_id AND u.sku = d.sku AND u.date = d.date
+		WHERE d.date = (SELECT max(date) FROM `+db+`.deployment_daily)
+		ORDER BY d.tenant_id, d.sku`)
+	if err != nil {
+		return fmt.Errorf("portfolio summary: %w", err)
+	}
+	defer rows.Close()
+	tw := tabwriter.NewWriter(os.Stdout, 0, 0, 2, ' ', tabwriter.AlignRight)
+	first := true
+	pct := func(p *float64) string {
+		if p == nil {
+			return "-"
+		}
+		return fmt.Sprintf("%.1f%%", *p)
+	}
+	for rows.Next() {
+		var (
+			tenant, sku    string
+			day            time.Time
+			sold, assigned uint64
+			dpct, upct     *float64
+			active         uint64
+		)
+		if err := rows.Scan(&tenant, &sku, &day, &sold, &assigned, &dpct, &active, &upct); err != nil {
+			return err
+		}
+		if first {
+			fmt.Printf("\nPortfolio on %s (per tenant and SKU):\n", day.Format("2006-01-02"))
+			fmt.Fprintln(tw, "tenant\tsku\tsold\tassigned\tdeployment\tactive 28d\tusage\t")
+			first = false
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%d\t%d\t%s\t%d\t%s\t\n", tenant, sku, sold, assigned, pct(dpct), active, pct(upct))
+	}
+	if first {
+		fmt.Println("\nno figures yet")
+	}
+	tw.Flush()
+	return rows.Err()
 }

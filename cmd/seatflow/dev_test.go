@@ -52,7 +52,7 @@ var (
 
 func startDev(t *testing.T, bin, dataDir string) *devStack {
 	t.Helper()
-	cmd := exec.Command(bin, "dev", "--data-dir", dataDir,
+	cmd := exec.Command(bin, "dev", "--services-only", "--data-dir", dataDir,
 		"--kafka.listen-address", "127.0.0.1:0", "--clickhouse.listen-address", "127.0.0.1:0")
 	cmd.Stderr = io.Discard
 	out, err := cmd.StdoutPipe()

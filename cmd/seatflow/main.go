@@ -22,7 +22,7 @@ func main() {
 	app.HelpFlag.Short('h')
 	app.DefaultEnvars() // SEATFLOW_<FLAG>, e.g. --kafka.brokers = SEATFLOW_KAFKA_BROKERS
 	runs := map[string]func(context.Context) error{}
-	for _, c := range []command{devCommand} {
+	for _, c := range []command{runCommand, devCommand, simulateCommand, validateCommand, produceCommand, migrateCommand} {
 		name, run := c(app)
 		runs[name] = run
 	}

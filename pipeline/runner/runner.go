@@ -52,6 +52,8 @@ type Runner struct {
 	engine  *figures.Engine
 	ready   atomic.Bool
 	version uint64
+	// progress, for people watching: messages processed, total lag, flushes
+	processed, lag, flushes atomic.Int64
 
 	partitions int
 	next       map[tp]int64 // next offset to process per partition
@@ -101,6 +103,11 @@ func New(cfg Config, ch driver.Conn) (*Runner, error) {
 		cfg.Log.Warn("ClickHouse insert failed; retrying", "table", table, "err", err)
 	}
 	return r, nil
+}
+
+// Progress reports messages processed, the total lag, and the flushes done.
+func (r *Runner) Progress() (processed, lag, flushes int64) {
+	return r.processed.Load(), r.lag.Load(), r.flushes.Load()
 }
 
 // Ready reports whether the last flush reached ClickHouse.
@@ -301,6 +308,7 @@ func (r *Runner) process(ctx context.Context, dec *event.Decoder, m kafka.Messag
 		return nil
 	}
 	r.next[t] = m.Offset + 1
+	r.processed.Add(1)
 	return r.retryPaused(ctx, dec)
 }
 
@@ -313,7 +321,6 @@ func (r *Runner) apply(ctx context.Context, dec *event.Decoder, m kafka.Message,
 		r.reject(m, rej)
 		return true, nil
 	}
-	r.cfg.Metrics.Consumed.WithLabelValues(m.Topic, ev.Kind.String()).Inc()
 	src := r.source(tp{m.Topic, m.Partition})
 	before := r.engine.Stats()
 	outcome, rej, err := r.engine.Apply(src, &ev)
@@ -332,6 +339,7 @@ func (r *Runner) apply(ctx context.Context, dec *event.Decoder, m kafka.Message,
 	if err != nil {
 		return false, err
 	}
+	r.cfg.Metrics.Consumed.WithLabelValues(m.Topic, ev.Kind.String()).Inc()
 	if rej != nil {
 		if rej.Reason == event.TooLate {
 			r.cfg.Metrics.Late.WithLabelValues("rejected").Inc()
@@ -363,6 +371,7 @@ func (r *Runner) retryPaused(ctx context.Context, dec *event.Decoder) error {
 				break
 			}
 			r.next[t] = q[0].Offset + 1
+			r.processed.Add(1)
 			q = q[1:]
 		}
 		if len(q) == 0 {
@@ -400,6 +409,7 @@ func (r *Runner) flush(ctx context.Context, reader *kafka.Reader, checkpoint boo
 		return err
 	}
 	r.dead = r.dead[:0]
+	r.flushes.Add(1)
 	m.FlushDuration.Observe(time.Since(start).Seconds())
 	if wm := r.engine.Watermark(); wm > 0 {
 		m.Watermark.Set(float64(wm) / 1e9)
@@ -453,6 +463,8 @@ func (r *Runner) updateLag(ctx context.Context) (bool, error) {
 		return false, err
 	}
 	all := true
+	var total int64
+	defer func() { r.lag.Store(total) }()
 	for topic, parts := range resp.Topics {
 		for _, p := range parts {
 			if p.Error != nil {
@@ -464,6 +476,7 @@ func (r *Runner) updateLag(ctx context.Context) (bool, error) {
 				lag = p.LastOffset // nothing read yet: offsets start at 0
 			}
 			r.cfg.Metrics.Lag.WithLabelValues(topic, strconv.Itoa(p.Partition)).Set(float64(max(lag, 0)))
+			total += max(lag, 0)
 			if lag <= 0 && len(r.pending[t]) == 0 {
 				r.engine.SetIdle(r.source(t), true)
 			} else {
