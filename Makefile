@@ -37,6 +37,7 @@ bench: deps
 lint:
 	@test -z "$$(gofmt -l .)" || { echo "gofmt needed:"; gofmt -l .; exit 1; }
 	$(GO) vet ./...
+	@if command -v promtool >/dev/null; then promtool check rules deployments/prometheus/seatflow-rules.yml; fi
 
 clean:
 	rm -rf bin .seatflow

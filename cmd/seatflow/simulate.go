@@ -104,7 +104,8 @@ func simulateCommand(app *kingpin.Application) (string, func(context.Context) er
 // runSimulation generates events with a progress bar on stderr.
 func runSimulation(ctx context.Context, cfg simulate.Config, cat *catalog.Catalog, emit func(*event.Event) error) (int, error) {
 	// progress in simulated time: the bar runs from the first day to the last
-	bar := progressbar.NewOptions64(cfg.End.Sub(cfg.Start).Milliseconds(),
+	span := cfg.End.Sub(cfg.Start).Nanoseconds()
+	bar := progressbar.NewOptions(100,
 		progressbar.OptionSetWriter(os.Stderr), progressbar.OptionSetDescription("simulating"),
 		progressbar.OptionThrottle(200*time.Millisecond), progressbar.OptionSetElapsedTime(false),
 		progressbar.OptionSetPredictTime(false))
@@ -116,7 +117,7 @@ func runSimulation(ctx context.Context, cfg simulate.Config, cat *catalog.Catalo
 		}
 		n++
 		if n%1000 == 0 {
-			bar.Set64((ev.OccurredAt - start) / 1e6)
+			bar.Set(int(100 * (ev.OccurredAt - start) / span))
 		}
 		return emit(ev)
 	})
