@@ -321,3 +321,19 @@ func TestGoldenUnknownSKUAndWorkload(t *testing.T) {
 		t.Errorf("stats %+v, want 2 unknown-SKU events and 1 unknown-workload event", st)
 	}
 }
+
+// Usage of more distinct workloads than MaxWorkloads is rejected, not
+// kept: one bad publisher must not grow state without bound.
+func TestTooManyWorkloads(t *testing.T) {
+	s := newStory(t)
+	known := len(testCatalog(t).Workloads())
+	var rejected []event.Reason
+	for i := 0; i < figures.MaxWorkloads+5-known; i++ {
+		if _, r := s.apply(event.Event{Kind: event.Usage, OccurredAt: ts("2026-10-02T10:00:00Z"), UserID: "u", Workload: "w" + string(rune('a'+i/26)) + string(rune('a'+i%26))}); r != nil {
+			rejected = append(rejected, r.Reason)
+		}
+	}
+	if len(rejected) != 5 || rejected[0] != event.TooManyWorkloads {
+		t.Errorf("rejected %v, want 5 too_many_workloads", rejected)
+	}
+}

@@ -35,6 +35,8 @@ var badMessages = map[string]string{
 	"unknown_type":     `{"type":"login","v":1,"event_id":"bad-3","occurred_at":"2026-09-10T10:00:00Z","tenant_id":"tenant-0001"}`,
 	"unknown_version":  `{"type":"usage","v":9,"event_id":"bad-4","occurred_at":"2026-09-10T10:00:00Z","tenant_id":"tenant-0001","user_id":"u","workload":"teams"}`,
 	"future_timestamp": `{"type":"usage","v":1,"event_id":"bad-5","occurred_at":"2099-01-01T00:00:00Z","tenant_id":"tenant-0001","user_id":"u","workload":"teams"}`,
+	// years before everything else: outside any restatement horizon
+	"too_late": `{"type":"usage","v":1,"event_id":"bad-6","occurred_at":"2020-01-01T00:00:00Z","tenant_id":"tenant-0001","user_id":"u","workload":"teams"}`,
 }
 
 func TestDrainEqualsReference(t *testing.T) {
