@@ -7,10 +7,8 @@ import (
 	"testing"
 	"time"
 
-	ch "github.com/ClickHouse/clickhouse-go/v2"
 	"github.com/prometheus/client_golang/prometheus"
 
-	"github.com/seatflow/seatflow/localch/launch"
 	"github.com/seatflow/seatflow/pipeline/event"
 	"github.com/seatflow/seatflow/pipeline/reference"
 	"github.com/seatflow/seatflow/pipeline/runner"
@@ -21,22 +19,9 @@ import (
 // and starts it again: the pipeline reports not ready, waits, catches up,
 // and the rows equal the reference with nothing doubled.
 func TestClickHouseOutage(t *testing.T) {
-	if os.Getenv(testenv.EnvClickHouse) != "" {
-		t.Skip("stops and starts its own local ClickHouse")
-	}
 	ctx := context.Background()
-	dir := t.TempDir()
-	srv, err := launch.Start(ctx, launch.Options{DataDir: dir})
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := srv.Addr
-	defer func() { srv.Stop(context.Background()) }()
-	conn, err := ch.Open(&ch.Options{Protocol: ch.HTTP, Addr: []string{addr}, DialTimeout: time.Second})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer conn.Close()
+	own := testenv.StartOwnClickHouse(t)
+	conn := own.Conn
 
 	k := testenv.StartKafka(t, testenv.KafkaOptions{Partitions: 3})
 	events, cat := simulated(t, 10, 30)
@@ -58,7 +43,7 @@ func TestClickHouseOutage(t *testing.T) {
 	for p, _, _ := r.Progress(); p == 0; p, _, _ = r.Progress() {
 		time.Sleep(10 * time.Millisecond)
 	}
-	srv.Kill() // ClickHouse goes away mid-run
+	own.Kill() // ClickHouse goes away mid-run
 	produce(t, k, events[half:])
 	deadline := time.Now().Add(30 * time.Second)
 	for r.Ready() && time.Now().Before(deadline) {
@@ -72,10 +57,7 @@ func TestClickHouseOutage(t *testing.T) {
 	if p, _, _ := r.Progress(); p != stalled {
 		t.Errorf("kept consuming (%d → %d) while ClickHouse was down", stalled, p)
 	}
-	srv, err = launch.Start(ctx, launch.Options{DataDir: dir, Addr: addr})
-	if err != nil {
-		t.Fatal(err)
-	}
+	own.Restart(t)
 	if err := <-done; err != nil {
 		t.Fatalf("run after ClickHouse came back: %v", err)
 	}

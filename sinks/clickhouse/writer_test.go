@@ -2,15 +2,12 @@ package clickhouse_test
 
 import (
 	"context"
-	"os"
 	"sync/atomic"
 	"testing"
 	"time"
 
-	ch "github.com/ClickHouse/clickhouse-go/v2"
 	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
 
-	"github.com/seatflow/seatflow/localch/launch"
 	"github.com/seatflow/seatflow/pipeline/event"
 	"github.com/seatflow/seatflow/pipeline/figures"
 	"github.com/seatflow/seatflow/sinks/clickhouse"
@@ -97,25 +94,13 @@ func TestWriteRoundTripAndRetriedWriteAddsNothing(t *testing.T) {
 // TestWriteRetriesWhileClickHouseIsDown stops the local ClickHouse, writes,
 // starts it again on the same address and data: the write lands, once.
 func TestWriteRetriesWhileClickHouseIsDown(t *testing.T) {
-	if os.Getenv(testenv.EnvClickHouse) != "" {
-		t.Skip("needs to stop and start its own local ClickHouse")
-	}
 	ctx := context.Background()
-	dir := t.TempDir()
-	srv, err := launch.Start(ctx, launch.Options{DataDir: dir})
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := srv.Addr
-	conn, err := ch.Open(&ch.Options{Protocol: ch.HTTP, Addr: []string{addr}, DialTimeout: time.Second})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer conn.Close()
+	own := testenv.StartOwnClickHouse(t)
+	conn := own.Conn
 	if _, err := clickhouse.Migrate(ctx, conn, "seatflow"); err != nil {
 		t.Fatal(err)
 	}
-	srv.Kill()
+	own.Kill()
 
 	w := clickhouse.NewWriter(conn, "seatflow")
 	w.MinBackoff, w.MaxBackoff = 50*time.Millisecond, 200*time.Millisecond
@@ -128,11 +113,7 @@ func TestWriteRetriesWhileClickHouseIsDown(t *testing.T) {
 	for retries.Load() < 3 {
 		time.Sleep(20 * time.Millisecond)
 	}
-	srv, err = launch.Start(ctx, launch.Options{DataDir: dir, Addr: addr})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer srv.Stop(context.Background())
+	own.Restart(t)
 	if err := <-done; err != nil {
 		t.Fatalf("write after ClickHouse came back: %v", err)
 	}
