@@ -29,10 +29,14 @@ test: deps
 test-short:
 	$(GO) test $(GOFLAGS) -short -count=1 ./...
 
-## bench: benchmarks, with allocations
+## bench: Go benchmarks next to the code, then the suite in bench/ (core,
+## memory, restart, end to end, the SQL way) -> bench/results.json and
+## bench/chart.svg. Sizes: make bench BENCHFLAGS="-users 1000000 -events 1000000"
+BENCHFLAGS ?=
 bench: deps
 	$(GO) test $(GOFLAGS) -run '^$$' -bench . -benchmem -benchtime 1x -timeout 60m ./localch/conformance/ ./pipeline/figures/
 	$(GO) test $(GOFLAGS) -run '^$$' -bench DecodeApply -benchmem -benchtime 3000000x -cpu 1 ./pipeline/figures/
+	$(GO) run ./bench $(BENCHFLAGS)
 
 lint:
 	@test -z "$$(gofmt -l .)" || { echo "gofmt needed:"; gofmt -l .; exit 1; }

@@ -1,0 +1,149 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"os"
+	"runtime"
+	"strconv"
+	"time"
+
+	"github.com/ClickHouse/clickhouse-go/v2"
+
+	"github.com/seatflow/seatflow/localch/launch"
+	"github.com/seatflow/seatflow/pipeline/catalog"
+	"github.com/seatflow/seatflow/pipeline/event"
+	"github.com/seatflow/seatflow/pipeline/figures"
+	sink "github.com/seatflow/seatflow/sinks/clickhouse"
+)
+
+// coreSpeed decodes and applies n usage events on one goroutine.
+func coreSpeed(cat *catalog.Catalog, n int) Result {
+	e, _ := figures.New(figures.Config{Catalog: cat})
+	e.SetSources(0)
+	start := time.Date(2026, 10, 1, 0, 0, 0, 0, time.UTC)
+	workloads := []string{"exchange", "teams", "sharepoint", "onedrive", "yammer"}
+	msgs := make([][]byte, 8192)
+	for i := range msgs {
+		msgs[i] = []byte(fmt.Sprintf(`{"type":"usage","v":1,"event_id":"e-%d","occurred_at":"%s","tenant_id":"t-%d","user_id":"u-%d","workload":"%s"}`,
+			i, start.Add(time.Duration(i)*time.Second).Format(time.RFC3339), i%100, (i*7919)%100_000, workloads[i%len(workloads)]))
+	}
+	now := start.Add(24 * time.Hour).UnixNano()
+	var d event.Decoder
+	var ev event.Event
+	runtime.GC()
+	t0 := time.Now()
+	for i := 0; i < n; i++ {
+		if r := d.Decode(msgs[i%len(msgs)], now, &ev); r != nil {
+			fail(r)
+		}
+		if _, r, err := e.Apply(0, &ev); err != nil || r != nil {
+			fail(fmt.Errorf("%v %v", err, r))
+		}
+	}
+	return Result{Name: "core decode+apply", Value: float64(n) / time.Since(t0).Seconds(), Unit: "events/s", Target: ">= 3M/s (issue 5), 2M/s (issue 3)"}
+}
+
+// steadyEngine tracks n users in 1000-user tenants, each assigned one SKU
+// long before the window and active in three workloads today.
+func steadyEngine(cat *catalog.Catalog, n int) *figures.Engine {
+	e, _ := figures.New(figures.Config{Catalog: cat})
+	e.SetSources(0)
+	t0 := time.Date(2026, 10, 1, 0, 0, 0, 0, time.UTC).UnixNano()
+	var ev event.Event
+	apply := func() {
+		if _, _, err := e.Apply(0, &ev); err == figures.ErrAhead {
+			e.Flush(1)
+			e.Apply(0, &ev)
+		}
+	}
+	var buf []byte
+	id := func(prefix string, i int) string {
+		buf = strconv.AppendInt(append(buf[:0], prefix...), int64(i), 10)
+		return string(buf)
+	}
+	for u := 0; u < n; u++ {
+		ev = event.Event{Kind: event.Assignment, EventID: id("a", u), OccurredAt: t0 - 70*event.NanosPerDay,
+			TenantID: id("t-", u/1000), UserID: id("u-", u), SKU: "O365_E3", Assigned: true}
+		apply()
+	}
+	e.Flush(1)
+	for u := 0; u < n; u++ {
+		tenant, user := id("t-", u/1000), id("u-", u)
+		for _, w := range []string{"exchange", "teams", "sharepoint"} {
+			ev = event.Event{Kind: event.Usage, EventID: "x", OccurredAt: t0 + 3600e9, TenantID: tenant, UserID: user, Workload: w}
+			apply()
+		}
+	}
+	e.Flush(2)
+	return e
+}
+
+// heapPerUser builds the steady engine and reads the heap it holds.
+func heapPerUser(cat *catalog.Catalog, n int) Result {
+	runtime.GC()
+	var m0, m1 runtime.MemStats
+	runtime.ReadMemStats(&m0)
+	e := steadyEngine(cat, n)
+	runtime.GC()
+	runtime.ReadMemStats(&m1)
+	runtime.KeepAlive(e)
+	return Result{Name: "heap per tracked user", Size: n, Value: float64(m1.HeapAlloc-m0.HeapAlloc) / float64(n),
+		Unit: "bytes/user", Target: "<= 48 at 10M (issue 5), 64 at 1M (issue 3)", Note: "1 SKU, 3 workloads, seat older than the window"}
+}
+
+// restart checkpoints a steady engine of n users into the local
+// ClickHouse, then times what a restart does: read the newest checkpoint,
+// decompress it and restore the state.
+func restart(ctx context.Context, cat *catalog.Catalog, n int) ([]Result, error) {
+	dir, err := os.MkdirTemp("", "seatflow-bench-ch-")
+	if err != nil {
+		return nil, err
+	}
+	defer os.RemoveAll(dir)
+	srv, err := launch.Start(ctx, launch.Options{DataDir: dir})
+	if err != nil {
+		return nil, err
+	}
+	defer srv.Stop(context.Background())
+	conn, err := clickhouse.Open(&clickhouse.Options{Protocol: clickhouse.HTTP, Addr: []string{srv.Addr}, ReadTimeout: 10 * time.Minute})
+	if err != nil {
+		return nil, err
+	}
+	defer conn.Close()
+	if _, err := sink.Migrate(ctx, conn, "seatflow"); err != nil {
+		return nil, err
+	}
+	e := steadyEngine(cat, n)
+	var state bytes.Buffer
+	if err := e.WriteState(&state); err != nil {
+		return nil, err
+	}
+	cps := sink.NewCheckpoints(conn, "seatflow", "bench")
+	t0 := time.Now()
+	if err := cps.Save(ctx, sink.Checkpoint{Version: 1, Offsets: map[string]int64{}, State: state.Bytes()}); err != nil {
+		return nil, err
+	}
+	save := time.Since(t0)
+	e = nil
+	runtime.GC()
+	t0 = time.Now()
+	cp, err := cps.Latest(ctx)
+	if err != nil {
+		return nil, err
+	}
+	restored, _ := figures.New(figures.Config{Catalog: cat})
+	if err := restored.ReadState(bytes.NewReader(cp.State)); err != nil {
+		return nil, err
+	}
+	took := time.Since(t0)
+	if restored.Users() != n {
+		return nil, fmt.Errorf("restored %d users, want %d", restored.Users(), n)
+	}
+	return []Result{
+		{Name: "restart (read + restore state)", Size: n, Value: took.Seconds(), Unit: "s", Target: "< 10 s at 10M users",
+			Note: fmt.Sprintf("state %.0f MB", float64(state.Len())/1e6)},
+		{Name: "checkpoint write", Size: n, Value: save.Seconds(), Unit: "s"},
+	}, nil
+}

@@ -1,0 +1,94 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"time"
+)
+
+// freeAddr is a loopback address nobody listens on.
+func freeAddr() string {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		fail(err)
+	}
+	defer ln.Close()
+	return ln.Addr().String()
+}
+
+func buildBinaries(dir string) (string, error) {
+	for _, name := range []string{"seatflow", "seatflow-chdb"} {
+		cmd := exec.Command("go", "build", "-o", filepath.Join(dir, name), "./cmd/"+name)
+		cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
+		if out, err := cmd.CombinedOutput(); err != nil {
+			return "", fmt.Errorf("build %s: %v\n%s", name, err, out)
+		}
+	}
+	return filepath.Join(dir, "seatflow"), nil
+}
+
+// endToEnd publishes about n simulated events to the dev broker (its own
+// process, with the local ClickHouse) and times `seatflow run --drain`.
+func endToEnd(ctx context.Context, n int) ([]Result, error) {
+	dir, err := os.MkdirTemp("", "seatflow-bench-e2e-")
+	if err != nil {
+		return nil, err
+	}
+	defer os.RemoveAll(dir)
+	bin, err := buildBinaries(dir)
+	if err != nil {
+		return nil, err
+	}
+	kafkaAddr, chAddr := freeAddr(), freeAddr()
+	svc := exec.Command(bin, "dev", "--services-only", "--data-dir", filepath.Join(dir, "data"),
+		"--kafka.listen-address", kafkaAddr, "--clickhouse.listen-address", chAddr)
+	svc.Stderr = os.Stderr
+	out, _ := svc.StdoutPipe()
+	if err := svc.Start(); err != nil {
+		return nil, err
+	}
+	defer func() { svc.Process.Signal(os.Interrupt); svc.Wait() }()
+	buf := make([]byte, 4096)
+	var seen strings.Builder
+	for !strings.Contains(seen.String(), "Press Ctrl-C") {
+		k, err := out.Read(buf)
+		if err != nil {
+			return nil, fmt.Errorf("dev services did not start: %s", seen.String())
+		}
+		seen.Write(buf[:k])
+	}
+	// ~4,400 events per simulated tenant of 120 users over 35 days
+	tenants := max(1, n/4400)
+	sim := exec.Command(bin, "simulate", "--tenants", fmt.Sprint(tenants), "--users", "120", "--days", "35",
+		"--start", "2026-09-01", "--seed", "42", "--kafka.brokers", kafkaAddr)
+	simOut, err := sim.CombinedOutput()
+	if err != nil {
+		return nil, fmt.Errorf("simulate: %v\n%s", err, simOut)
+	}
+	var published int
+	for _, line := range strings.Split(string(simOut), "\n") {
+		if i := strings.Index(line, "published "); i >= 0 {
+			fmt.Sscanf(line[i:], "published %d", &published)
+		}
+	}
+	run := exec.CommandContext(ctx, bin, "run", "--drain", "--kafka.brokers", kafkaAddr,
+		"--clickhouse.dsn", "http://"+chAddr, "--metrics.listen-address", "127.0.0.1:0", "--checkpoint-interval", "1m")
+	run.Stderr = nil
+	t0 := time.Now()
+	if out, err := run.CombinedOutput(); err != nil {
+		return nil, fmt.Errorf("run --drain: %v\n%s", err, out)
+	}
+	took := time.Since(t0)
+	rss := float64(run.ProcessState.SysUsage().(*syscall.Rusage).Maxrss) / 1024
+	return []Result{
+		{Name: "end to end", Size: published, Value: float64(published) / took.Seconds(), Unit: "events/s",
+			Target: ">= 1M/s sustained over 10M", Note: fmt.Sprintf("%d tenants, drained in %.1f s incl. start and group join", tenants, took.Seconds())},
+		{Name: "pipeline peak RSS", Size: published, Value: rss, Unit: "MB"},
+	}, nil
+}

@@ -1,0 +1,185 @@
+// Command bench measures seatflow on this machine and writes the figures to
+// bench/results.json: core speed, heap per tracked user, restart time, end
+// to end throughput through the dev broker and the local ClickHouse, and the
+// same work done "the SQL way" on the same engine. Sizes are flags; seeds
+// are fixed, so runs are comparable. `make bench` runs it.
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"flag"
+	"fmt"
+	"os"
+	"runtime"
+	"strconv"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/seatflow/seatflow/pipeline/catalog"
+	"github.com/seatflow/seatflow/schemas"
+)
+
+// Result is one measured figure.
+type Result struct {
+	Name   string  `json:"name"`
+	Size   int     `json:"size,omitempty"` // events or users, as Unit says
+	Value  float64 `json:"value"`
+	Unit   string  `json:"unit"`
+	Target string  `json:"target,omitempty"`
+	Note   string  `json:"note,omitempty"`
+}
+
+// Report is bench/results.json.
+type Report struct {
+	When    time.Time `json:"when"`
+	Machine string    `json:"machine"`
+	Results []Result  `json:"results"`
+}
+
+func main() {
+	users := flag.String("users", "1000000,3000000,10000000", "tracked-user sizes for the memory and restart figures")
+	events := flag.String("events", "1000000,3000000,10000000", "event counts for the end-to-end figures")
+	core := flag.Int("core-events", 5_000_000, "usage events for the core figure")
+	sqlDays := flag.Int("sql-days", 35, "days of events for the SQL-way comparison")
+	sqlTenants := flag.Int("sql-tenants", 200, "tenants for the SQL-way comparison")
+	out := flag.String("out", "bench/results.json", "where to write the figures")
+	svg := flag.String("chart", "bench/chart.svg", "where to draw throughput and memory against size")
+	only := flag.String("only", "core,memory,restart,e2e,sql", "which parts to run")
+	replot := flag.String("replot", "", "only print the table and draw the chart from this results file")
+	flag.Parse()
+	if *replot != "" {
+		var rep Report
+		b, err := os.ReadFile(*replot)
+		if err == nil {
+			err = json.Unmarshal(b, &rep)
+		}
+		if err == nil {
+			printTable(rep)
+			err = chart(rep, *svg)
+		}
+		if err != nil {
+			fail(err)
+		}
+		return
+	}
+	cat, err := catalog.Load(schemas.Catalog)
+	if err != nil {
+		fail(err)
+	}
+	ctx := context.Background()
+	rep := Report{When: time.Now().UTC(), Machine: machine()}
+	add := func(rs ...Result) {
+		for _, r := range rs {
+			fmt.Fprintf(os.Stderr, "  %-34s %12.1f %s\n", label(r), r.Value, r.Unit)
+		}
+		rep.Results = append(rep.Results, rs...)
+	}
+	parts := map[string]bool{}
+	for _, p := range strings.Split(*only, ",") {
+		parts[strings.TrimSpace(p)] = true
+	}
+	if parts["core"] {
+		fmt.Fprintln(os.Stderr, "core: decode + apply of usage events on one core")
+		add(coreSpeed(cat, *core))
+	}
+	if parts["memory"] {
+		fmt.Fprintln(os.Stderr, "memory: heap bytes per tracked user")
+		for _, n := range ints(*users) {
+			add(heapPerUser(cat, n))
+		}
+	}
+	if parts["restart"] {
+		fmt.Fprintln(os.Stderr, "restart: checkpoint read from ClickHouse and restored")
+		for _, n := range ints(*users) {
+			rs, err := restart(ctx, cat, n)
+			if err != nil {
+				fail(err)
+			}
+			add(rs...)
+		}
+	}
+	if parts["e2e"] {
+		fmt.Fprintln(os.Stderr, "end to end: dev broker -> seatflow run --drain -> local ClickHouse")
+		for _, n := range ints(*events) {
+			rs, err := endToEnd(ctx, n)
+			if err != nil {
+				fail(err)
+			}
+			add(rs...)
+		}
+	}
+	if parts["sql"] {
+		fmt.Fprintln(os.Stderr, "the SQL way, same data and engine")
+		rs, err := sqlWay(ctx, cat, *sqlTenants, *sqlDays)
+		if err != nil {
+			fail(err)
+		}
+		add(rs...)
+	}
+	printTable(rep)
+	b, _ := json.MarshalIndent(rep, "", "  ")
+	if err := os.WriteFile(*out, append(b, '\n'), 0o644); err != nil {
+		fail(err)
+	}
+	if err := chart(rep, *svg); err != nil {
+		fail(err)
+	}
+	fmt.Fprintf(os.Stderr, "wrote %s and %s\n", *out, *svg)
+}
+
+func label(r Result) string {
+	if r.Size > 0 {
+		return fmt.Sprintf("%s @ %s", r.Name, human(r.Size))
+	}
+	return r.Name
+}
+
+func human(n int) string {
+	switch {
+	case n >= 1_000_000 && n%1_000_000 == 0:
+		return fmt.Sprintf("%dM", n/1_000_000)
+	case n >= 1000 && n%1000 == 0:
+		return fmt.Sprintf("%dk", n/1000)
+	}
+	return strconv.Itoa(n)
+}
+
+func printTable(rep Report) {
+	tw := tabwriter.NewWriter(os.Stdout, 0, 0, 2, ' ', 0)
+	fmt.Fprintf(tw, "figure\tvalue\tunit\ttarget\tnote\n")
+	for _, r := range rep.Results {
+		fmt.Fprintf(tw, "%s\t%.1f\t%s\t%s\t%s\n", label(r), r.Value, r.Unit, r.Target, r.Note)
+	}
+	tw.Flush()
+	fmt.Printf("machine: %s\n", rep.Machine)
+}
+
+func machine() string {
+	model := ""
+	if b, err := os.ReadFile("/proc/cpuinfo"); err == nil {
+		for _, line := range strings.Split(string(b), "\n") {
+			if strings.HasPrefix(line, "model name") {
+				model = strings.TrimSpace(strings.SplitN(line, ":", 2)[1])
+				break
+			}
+		}
+	}
+	return fmt.Sprintf("%s, %d cores, %s %s/%s", model, runtime.NumCPU(), runtime.Version(), runtime.GOOS, runtime.GOARCH)
+}
+
+func ints(s string) []int {
+	var out []int
+	for _, f := range strings.Split(s, ",") {
+		if n, err := strconv.Atoi(strings.TrimSpace(f)); err == nil && n > 0 {
+			out = append(out, n)
+		}
+	}
+	return out
+}
+
+func fail(err error) {
+	fmt.Fprintln(os.Stderr, "bench:", err)
+	os.Exit(1)
+}
