@@ -8,6 +8,7 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"runtime/pprof"
 	"time"
 
 	"github.com/alecthomas/kingpin/v2"
@@ -28,6 +29,7 @@ type runFlags struct {
 	lateness, horizon *time.Duration
 	drain             *bool
 	metricsAddr       *string
+	cpuProfile        *string
 }
 
 func addRunFlags(cmd *kingpin.CmdClause, withDrain bool) *runFlags {
@@ -41,6 +43,7 @@ func addRunFlags(cmd *kingpin.CmdClause, withDrain bool) *runFlags {
 		lateness:    cmd.Flag("lateness", "Allowed lateness: how far behind the slowest partition's newest event the watermark stays.").Default("1h").Duration(),
 		horizon:     cmd.Flag("horizon", "Restatement horizon: late events up to this far before the watermark rewrite closed days; older ones are too_late.").Default("168h").Duration(),
 		metricsAddr: cmd.Flag("metrics.listen-address", "Address of /metrics, /healthz and /readyz.").Default("127.0.0.1:9464").String(),
+		cpuProfile:  cmd.Flag("debug.cpuprofile", "Write a CPU profile (pprof) of the run to this file.").Default("").String(),
 	}
 	if withDrain {
 		f.drain = cmd.Flag("drain", "Consume to the end of every partition, flush, checkpoint and exit 0 (backfills, tests).").Bool()
@@ -63,6 +66,17 @@ func runCommand(app *kingpin.Application) (string, func(context.Context) error) 
 // start runs the pipeline until ctx ends (or the drain finishes); started,
 // if set, hears of the runner once it is made.
 func (f *runFlags) start(ctx context.Context, log *slog.Logger, started func(*runner.Runner)) (*runner.Runner, error) {
+	if f.cpuProfile != nil && *f.cpuProfile != "" {
+		pf, err := os.Create(*f.cpuProfile)
+		if err != nil {
+			return nil, fmt.Errorf("--debug.cpuprofile: %w", err)
+		}
+		defer pf.Close()
+		if err := pprof.StartCPUProfile(pf); err != nil {
+			return nil, err
+		}
+		defer pprof.StopCPUProfile()
+	}
 	if *f.flush <= 0 || *f.checkpoint < *f.flush {
 		return nil, fmt.Errorf("--flush-interval (%s) must be positive and at most --checkpoint-interval (%s)", *f.flush, *f.checkpoint)
 	}
