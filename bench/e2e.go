@@ -8,9 +8,24 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"syscall"
 	"time"
 )
+
+// vmHWM is a process's peak resident set in MB, from /proc.
+func vmHWM(pid int) float64 {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
+	if err != nil {
+		return 0
+	}
+	for _, line := range strings.Split(string(b), "\n") {
+		if strings.HasPrefix(line, "VmHWM:") {
+			var kb float64
+			fmt.Sscanf(strings.TrimSpace(strings.TrimPrefix(line, "VmHWM:")), "%f", &kb)
+			return kb / 1024
+		}
+	}
+	return 0
+}
 
 // freeAddr is a loopback address nobody listens on.
 func freeAddr() string {
@@ -79,13 +94,32 @@ func endToEnd(ctx context.Context, n int) ([]Result, error) {
 	}
 	run := exec.CommandContext(ctx, bin, "run", "--drain", "--kafka.brokers", kafkaAddr,
 		"--clickhouse.dsn", "http://"+chAddr, "--metrics.listen-address", "127.0.0.1:0", "--checkpoint-interval", "1m")
-	run.Stderr = nil
+	var runOut strings.Builder
+	run.Stdout, run.Stderr = &runOut, &runOut
 	t0 := time.Now()
-	if out, err := run.CombinedOutput(); err != nil {
-		return nil, fmt.Errorf("run --drain: %v\n%s", err, out)
+	if err := run.Start(); err != nil {
+		return nil, err
+	}
+	// The child's own high-water mark: rusage's maxrss would count this
+	// (large) process's pages at fork time.
+	var rss float64
+	done := make(chan error, 1)
+	go func() { done <- run.Wait() }()
+	tick := time.NewTicker(50 * time.Millisecond)
+	defer tick.Stop()
+wait:
+	for {
+		select {
+		case err := <-done:
+			if err != nil {
+				return nil, fmt.Errorf("run --drain: %v\n%s", err, runOut.String())
+			}
+			break wait
+		case <-tick.C:
+			rss = max(rss, vmHWM(run.Process.Pid))
+		}
 	}
 	took := time.Since(t0)
-	rss := float64(run.ProcessState.SysUsage().(*syscall.Rusage).Maxrss) / 1024
 	return []Result{
 		{Name: "end to end", Size: published, Value: float64(published) / took.Seconds(), Unit: "events/s",
 			Target: ">= 1M/s sustained over 10M", Note: fmt.Sprintf("%d tenants, drained in %.1f s incl. start and group join", tenants, took.Seconds())},
