@@ -4,14 +4,10 @@ import (
 	"bytes"
 	"context"
 	"fmt"
-	"os"
 	"runtime"
 	"strconv"
 	"time"
 
-	"github.com/ClickHouse/clickhouse-go/v2"
-
-	"github.com/seatflow/seatflow/localch/launch"
 	"github.com/seatflow/seatflow/pipeline/catalog"
 	"github.com/seatflow/seatflow/pipeline/event"
 	"github.com/seatflow/seatflow/pipeline/figures"
@@ -97,24 +93,11 @@ func heapPerUser(cat *catalog.Catalog, n int) Result {
 // ClickHouse, then times what a restart does: read the newest checkpoint,
 // decompress it and restore the state.
 func restart(ctx context.Context, cat *catalog.Catalog, n int) ([]Result, error) {
-	dir, err := os.MkdirTemp("", "seatflow-bench-ch-")
+	conn, stop, err := localClickHouse(ctx)
 	if err != nil {
 		return nil, err
 	}
-	defer os.RemoveAll(dir)
-	srv, err := launch.Start(ctx, launch.Options{DataDir: dir})
-	if err != nil {
-		return nil, err
-	}
-	defer srv.Stop(context.Background())
-	conn, err := clickhouse.Open(&clickhouse.Options{Protocol: clickhouse.HTTP, Addr: []string{srv.Addr}, ReadTimeout: 10 * time.Minute})
-	if err != nil {
-		return nil, err
-	}
-	defer conn.Close()
-	if _, err := sink.Migrate(ctx, conn, "seatflow"); err != nil {
-		return nil, err
-	}
+	defer stop()
 	e := steadyEngine(cat, n)
 	var state bytes.Buffer
 	if err := e.WriteState(&state); err != nil {

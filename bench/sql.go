@@ -3,12 +3,8 @@ package main
 import (
 	"context"
 	"fmt"
-	"os"
 	"time"
 
-	"github.com/ClickHouse/clickhouse-go/v2"
-
-	"github.com/seatflow/seatflow/localch/launch"
 	"github.com/seatflow/seatflow/pipeline/catalog"
 	"github.com/seatflow/seatflow/pipeline/event"
 	"github.com/seatflow/seatflow/pipeline/figures"
@@ -23,21 +19,11 @@ import (
 // when they used it). (a) backfill: all days; (b) freshness: one more hour
 // of events, until today's figures are up to date.
 func sqlWay(ctx context.Context, cat *catalog.Catalog, tenants, days int) ([]Result, error) {
-	dir, err := os.MkdirTemp("", "seatflow-bench-sql-")
+	conn, stop, err := localClickHouse(ctx)
 	if err != nil {
 		return nil, err
 	}
-	defer os.RemoveAll(dir)
-	srv, err := launch.Start(ctx, launch.Options{DataDir: dir})
-	if err != nil {
-		return nil, err
-	}
-	defer srv.Stop(context.Background())
-	conn, err := clickhouse.Open(&clickhouse.Options{Protocol: clickhouse.HTTP, Addr: []string{srv.Addr}, ReadTimeout: 30 * time.Minute})
-	if err != nil {
-		return nil, err
-	}
-	defer conn.Close()
+	defer stop()
 
 	start := time.Date(2026, 9, 1, 0, 0, 0, 0, time.UTC)
 	var all [][]byte
@@ -65,9 +51,6 @@ func sqlWay(ctx context.Context, cat *catalog.Catalog, tenants, days int) ([]Res
 	lastDay := time.Unix(0, last).UTC().Format("2006-01-02")
 
 	// seatflow: decode, apply, flush, write rows (no Kafka on either side)
-	if _, err := sink.Migrate(ctx, conn, "seatflow"); err != nil {
-		return nil, err
-	}
 	e, _ := figures.New(figures.Config{Catalog: cat})
 	e.SetSources(0)
 	w := sink.NewWriter(conn, "seatflow")
