@@ -75,9 +75,10 @@ func (e *Engine) Flush(version uint64) Rows {
 		t.dirtyFrom = math.MaxInt32
 		t.pruneEmitted(restatable)
 	}
+	dayClosed := closed > e.closed
 	e.closed, e.computed = max(e.closed, closed), current
 	e.unflushedFrom = math.MaxInt32
-	e.compact()
+	e.compact(dayClosed)
 	return out
 }
 
@@ -229,12 +230,22 @@ func (e *Engine) tenantRows(t *tenant, d event.Day, final bool, version uint64, 
 
 // compact folds assignment and subscription history that is older than
 // the bitmaps' first day: it can no longer change a figure.
-func (e *Engine) compact() {
+func (e *Engine) compact(dayClosed bool) {
 	if f := e.floor(); f != math.MinInt32 && f > e.base {
 		e.shift(f - e.base)
 	}
 	baseStart := int64(e.base) * event.NanosPerDay
 	for _, t := range e.order {
+		if dayClosed {
+			// once a day at most: give back the columns' growth slack
+			t.users.trim()
+			for w := range t.act {
+				t.act[w] = trim(t.act[w])
+			}
+			for _, ts := range t.skuOrder {
+				ts.state = trim(ts.state)
+			}
+		}
 		for _, ts := range t.skuOrder {
 			folded := false
 			for u, h := range ts.hist {

@@ -27,7 +27,7 @@ func (x *userIndex) lookup(fp uint64) (uint32, bool) {
 	idx := uint32(len(x.fps))
 	x.fps = growTo(x.fps, len(x.fps)+1)
 	x.fps[idx] = fp
-	if len(x.fps)*4 > len(x.slots)*3 {
+	if len(x.fps)*8 > len(x.slots)*7 { // linear probing stays quick up to 7/8 full
 		x.rehash(len(x.slots) * 2)
 	} else {
 		x.place(fp, idx)
@@ -55,10 +55,23 @@ func (x *userIndex) rehash(size int) {
 func (x *userIndex) load(fps []uint64) {
 	x.fps = fps
 	size := 16
-	for len(fps)*4 > size*3 {
+	for len(fps)*8 > size*7 {
 		size *= 2
 	}
 	x.rehash(size)
 }
 
 func (x *userIndex) len() int { return len(x.fps) }
+
+// trim gives the fingerprint list back its growth slack.
+func (x *userIndex) trim() { x.fps = trim(x.fps) }
+
+// trim returns s with no spare capacity beyond 1/16, copying if needed:
+// columns grow by a quarter at a time, and at tens of millions of users the
+// slack is several bytes a user.
+func trim[T any](s []T) []T {
+	if cap(s)-len(s) <= len(s)/16 {
+		return s
+	}
+	return append(make([]T, 0, len(s)), s...)
+}
