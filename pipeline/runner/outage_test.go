@@ -41,6 +41,9 @@ func TestClickHouseOutage(t *testing.T) {
 	done := make(chan error, 1)
 	go func() { done <- r.Run(runCtx) }()
 	for p, _, _ := r.Progress(); p == 0; p, _, _ = r.Progress() {
+		if runCtx.Err() != nil {
+			t.Fatal("the pipeline processed nothing within the test's time")
+		}
 		time.Sleep(10 * time.Millisecond)
 	}
 	own.Kill() // ClickHouse goes away mid-run
@@ -58,8 +61,13 @@ func TestClickHouseOutage(t *testing.T) {
 		t.Errorf("kept consuming (%d → %d) while ClickHouse was down", stalled, p)
 	}
 	own.Restart(t)
-	if err := <-done; err != nil {
-		t.Fatalf("run after ClickHouse came back: %v", err)
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatalf("run after ClickHouse came back: %v", err)
+		}
+	case <-time.After(2 * time.Minute):
+		t.Fatal("the pipeline did not finish draining within 2 minutes of ClickHouse coming back")
 	}
 	if !r.Ready() {
 		t.Error("not ready after ClickHouse came back")

@@ -110,12 +110,20 @@ func TestWriteRetriesWhileClickHouseIsDown(t *testing.T) {
 	wctx, cancel := context.WithTimeout(ctx, 2*time.Minute)
 	defer cancel()
 	go func() { done <- w.Write(wctx, sampleRows(1), "flush-1") }()
-	for retries.Load() < 3 {
+	for deadline := time.Now().Add(time.Minute); retries.Load() < 3; {
+		if time.Now().After(deadline) {
+			t.Fatal("the write did not retry while ClickHouse was down")
+		}
 		time.Sleep(20 * time.Millisecond)
 	}
 	own.Restart(t)
-	if err := <-done; err != nil {
-		t.Fatalf("write after ClickHouse came back: %v", err)
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatalf("write after ClickHouse came back: %v", err)
+		}
+	case <-time.After(time.Minute):
+		t.Fatal("the write did not land within a minute of ClickHouse coming back")
 	}
 	if n := count(t, conn, "SELECT count() FROM seatflow.usage_daily"); n != 2 {
 		t.Errorf("usage_daily: %d rows, want 2", n)
