@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/segmentio/kafka-go"
 
 	"github.com/seatflow/seatflow/pipeline/catalog"
@@ -57,9 +58,18 @@ type Runner struct {
 
 	partitions int
 	next       map[tp]int64 // next offset to process per partition
+	consumed   map[consumedKey]prometheus.Counter
+	stats      figures.Stats // engine counters already added to the metrics
 	pending    map[tp][]kafka.Message
 	dead       []deadletter.Entry
 	lastCommit map[tp]int64
+}
+
+// consumedKey picks a seatflow_events_consumed_total series; resolved once,
+// not per event.
+type consumedKey struct {
+	topic string
+	kind  event.Kind
 }
 
 type tp struct {
@@ -96,6 +106,12 @@ func New(cfg Config, ch driver.Conn) (*Runner, error) {
 		cps:    clickhouse.NewCheckpoints(ch, cfg.Database, cfg.Group),
 		dlq:    deadletter.NewWriter(cfg.Brokers, cfg.DeadLetterTopic),
 		next:   map[tp]int64{}, pending: map[tp][]kafka.Message{}, lastCommit: map[tp]int64{},
+		consumed: map[consumedKey]prometheus.Counter{},
+	}
+	for _, topic := range []string{cfg.LicenseTopic, cfg.UsageTopic} {
+		for _, k := range []event.Kind{event.Subscription, event.Assignment, event.Usage} {
+			r.consumed[consumedKey{topic, k}] = cfg.Metrics.Consumed.WithLabelValues(topic, k.String())
+		}
 	}
 	r.writer.OnRetry = func(table string, err error) {
 		r.ready.Store(false)
@@ -278,11 +294,9 @@ func (r *Runner) restore(ctx context.Context) error {
 		return err
 	}
 	r.version = cp.Version
-	for k, off := range cp.Offsets {
-		for _, t := range r.allPartitions() {
-			if t.String() == k {
-				r.next[t] = off
-			}
+	for _, t := range r.allPartitions() {
+		if off, ok := cp.Offsets[t.String()]; ok {
+			r.next[t] = off
 		}
 	}
 	r.cfg.Log.Info("restored state from checkpoint", "version", cp.Version, "state_bytes", len(cp.State),
@@ -322,7 +336,6 @@ func (r *Runner) apply(ctx context.Context, dec *event.Decoder, m kafka.Message,
 		return true, nil
 	}
 	src := r.source(tp{m.Topic, m.Partition})
-	before := r.engine.Stats()
 	outcome, rej, err := r.engine.Apply(src, &ev)
 	if errors.Is(err, figures.ErrAhead) {
 		if !flushIfAhead {
@@ -339,7 +352,7 @@ func (r *Runner) apply(ctx context.Context, dec *event.Decoder, m kafka.Message,
 	if err != nil {
 		return false, err
 	}
-	r.cfg.Metrics.Consumed.WithLabelValues(m.Topic, ev.Kind.String()).Inc()
+	r.consumed[consumedKey{m.Topic, ev.Kind}].Inc()
 	if rej != nil {
 		if rej.Reason == event.TooLate {
 			r.cfg.Metrics.Late.WithLabelValues("rejected").Inc()
@@ -349,13 +362,6 @@ func (r *Runner) apply(ctx context.Context, dec *event.Decoder, m kafka.Message,
 	}
 	if outcome == figures.Restated {
 		r.cfg.Metrics.Late.WithLabelValues("restated").Inc()
-	}
-	after := r.engine.Stats()
-	if n := after.UnknownSKUEvents - before.UnknownSKUEvents; n > 0 {
-		r.cfg.Metrics.Unknown.WithLabelValues("sku").Add(float64(n))
-	}
-	if n := after.UnknownWorkloadEvents - before.UnknownWorkloadEvents; n > 0 {
-		r.cfg.Metrics.Unknown.WithLabelValues("workload").Add(float64(n))
 	}
 	return true, nil
 }
@@ -415,6 +421,10 @@ func (r *Runner) flush(ctx context.Context, reader *kafka.Reader, checkpoint boo
 		m.Watermark.Set(float64(wm) / 1e9)
 	}
 	m.StateUsers.Set(float64(r.engine.Users()))
+	st := r.engine.Stats()
+	m.Unknown.WithLabelValues("sku").Add(float64(st.UnknownSKUEvents - r.stats.UnknownSKUEvents))
+	m.Unknown.WithLabelValues("workload").Add(float64(st.UnknownWorkloadEvents - r.stats.UnknownWorkloadEvents))
+	r.stats = st
 	if !checkpoint || reader == nil {
 		return nil
 	}
