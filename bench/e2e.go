@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"fmt"
+	"github.com/seatflow/seatflow/localch/launch"
 	"net"
 	"os"
 	"os/exec"
@@ -37,17 +38,6 @@ func freeAddr() string {
 	return ln.Addr().String()
 }
 
-func buildBinaries(dir string) (string, error) {
-	for _, name := range []string{"seatflow", "seatflow-chdb"} {
-		cmd := exec.Command("go", "build", "-o", filepath.Join(dir, name), "./cmd/"+name)
-		cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
-		if out, err := cmd.CombinedOutput(); err != nil {
-			return "", fmt.Errorf("build %s: %v\n%s", name, err, out)
-		}
-	}
-	return filepath.Join(dir, "seatflow"), nil
-}
-
 // endToEnd publishes about n simulated events to the dev broker (its own
 // process, with the local ClickHouse) and times `seatflow run --drain`.
 func endToEnd(ctx context.Context, n int) ([]Result, error) {
@@ -56,10 +46,10 @@ func endToEnd(ctx context.Context, n int) ([]Result, error) {
 		return nil, err
 	}
 	defer os.RemoveAll(dir)
-	bin, err := buildBinaries(dir)
-	if err != nil {
+	if err := launch.Build(ctx, dir, "seatflow", launch.BinaryName); err != nil {
 		return nil, err
 	}
+	bin := filepath.Join(dir, "seatflow")
 	kafkaAddr, chAddr := freeAddr(), freeAddr()
 	svc := exec.Command(bin, "dev", "--services-only", "--data-dir", filepath.Join(dir, "data"),
 		"--kafka.listen-address", kafkaAddr, "--clickhouse.listen-address", chAddr)

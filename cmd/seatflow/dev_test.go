@@ -8,7 +8,6 @@ import (
 	"net/url"
 	"os"
 	"os/exec"
-	"path/filepath"
 	"regexp"
 	"strings"
 	"syscall"
@@ -18,25 +17,8 @@ import (
 	"github.com/segmentio/kafka-go"
 
 	"github.com/seatflow/seatflow/localkafka"
+	"github.com/seatflow/seatflow/testenv"
 )
-
-// buildSeatflow builds this command (and the local ClickHouse beside it).
-func buildSeatflow(t *testing.T) string {
-	t.Helper()
-	dir := t.TempDir()
-	for _, pkg := range []string{".", "../seatflow-chdb"} {
-		name := "seatflow"
-		if pkg != "." {
-			name = "seatflow-chdb"
-		}
-		cmd := exec.Command("go", "build", "-o", filepath.Join(dir, name), pkg)
-		cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
-		if out, err := cmd.CombinedOutput(); err != nil {
-			t.Fatalf("build %s: %v\n%s", pkg, err, out)
-		}
-	}
-	return filepath.Join(dir, "seatflow")
-}
 
 type devStack struct {
 	cmd        *exec.Cmd
@@ -115,7 +97,7 @@ func TestDevStackSurvivesKill9(t *testing.T) {
 	if testing.Short() {
 		t.Skip("builds and runs the binaries")
 	}
-	bin := buildSeatflow(t)
+	bin := testenv.BuildSeatflow(t)
 	data := t.TempDir()
 	s := startDev(t, bin, data)
 

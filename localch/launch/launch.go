@@ -172,8 +172,9 @@ func findBinary(ctx context.Context, opt Options) (string, error) {
 			return p, nil
 		}
 	}
-	if root, ok := sourceRoot(); ok {
-		return buildFromSource(ctx, root, opt.CacheDir)
+	if _, ok := sourceRoot(); ok {
+		dir := filepath.Join(opt.CacheDir, "bin")
+		return filepath.Join(dir, BinaryName), Build(ctx, dir, BinaryName)
 	}
 	if p, err := exec.LookPath(BinaryName); err == nil {
 		return p, nil
@@ -204,31 +205,36 @@ func sourceRoot() (string, bool) {
 	}
 }
 
-// buildFromSource builds seatflow-chdb from the checkout; Go's build cache
-// makes this quick after the first time. The build goes to a temp name and
-// is renamed, so parallel test processes never run a half-written binary.
-func buildFromSource(ctx context.Context, root, cacheDir string) (string, error) {
-	dir := filepath.Join(cacheDir, "bin")
+// Build builds the named commands (./cmd/NAME) of the seatflow checkout
+// the working directory is in, into dir; Go's build cache makes this quick
+// after the first time. Each goes to a temp name and is renamed, so
+// parallel test processes never run a half-written binary.
+func Build(ctx context.Context, dir string, names ...string) error {
+	root, ok := sourceRoot()
+	if !ok {
+		return errors.New("not inside a seatflow checkout: cannot build from source")
+	}
 	if err := os.MkdirAll(dir, 0o755); err != nil {
-		return "", err
+		return err
 	}
-	tmp, err := os.CreateTemp(dir, BinaryName+"-*")
-	if err != nil {
-		return "", err
+	for _, name := range names {
+		tmp, err := os.CreateTemp(dir, name+"-*")
+		if err != nil {
+			return err
+		}
+		tmp.Close()
+		cmd := exec.CommandContext(ctx, "go", "build", "-o", tmp.Name(), "./cmd/"+name)
+		cmd.Dir = root
+		cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
+		if out, err := cmd.CombinedOutput(); err != nil {
+			os.Remove(tmp.Name())
+			return fmt.Errorf("build %s: %w\n%s", name, err, out)
+		}
+		if err := os.Rename(tmp.Name(), filepath.Join(dir, name)); err != nil {
+			return err
+		}
 	}
-	tmp.Close()
-	cmd := exec.CommandContext(ctx, "go", "build", "-o", tmp.Name(), "./cmd/"+BinaryName)
-	cmd.Dir = root
-	cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
-	if out, err := cmd.CombinedOutput(); err != nil {
-		os.Remove(tmp.Name())
-		return "", fmt.Errorf("build %s: %w\n%s", BinaryName, err, out)
-	}
-	p := filepath.Join(dir, BinaryName)
-	if err := os.Rename(tmp.Name(), p); err != nil {
-		return "", err
-	}
-	return p, nil
+	return nil
 }
 
 // Pid is the server's process id.

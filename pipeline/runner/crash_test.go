@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -34,17 +33,6 @@ func simulated(t *testing.T, tenants, users int) ([]event.Event, *catalog.Catalo
 		t.Fatal(err)
 	}
 	return events, cat
-}
-
-func buildSeatflow(t *testing.T) string {
-	t.Helper()
-	bin := filepath.Join(t.TempDir(), "seatflow")
-	cmd := exec.Command("go", "build", "-o", bin, "../../cmd/seatflow")
-	cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
-	if out, err := cmd.CombinedOutput(); err != nil {
-		t.Fatalf("build seatflow: %v\n%s", err, out)
-	}
-	return bin
 }
 
 // drain runs `seatflow run --drain`. After kill -9s, kafka-go's group
@@ -110,7 +98,7 @@ func TestKill9AndRestartEqualsReference(t *testing.T) {
 	if testing.Short() {
 		t.Skip("builds and runs the binary")
 	}
-	bin := buildSeatflow(t)
+	bin := testenv.BuildSeatflow(t)
 	k := testenv.StartKafka(t, testenv.KafkaOptions{Partitions: 3})
 	chEnv := testenv.StartClickHouse(t)
 	conn := chEnv.Open(t)
@@ -159,7 +147,7 @@ func TestKcatProducedEvents(t *testing.T) {
 		}
 		t.Skip("kcat not installed")
 	}
-	bin := buildSeatflow(t)
+	bin := testenv.BuildSeatflow(t)
 	k := testenv.StartKafka(t, testenv.KafkaOptions{Partitions: 3})
 	chEnv := testenv.StartClickHouse(t)
 	conn := chEnv.Open(t)
