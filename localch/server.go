@@ -367,7 +367,6 @@ func (s *Server) writeResult(w http.ResponseWriter, r *http.Request, q *request,
 	}
 	w.Header().Set("X-ClickHouse-Format", format)
 	w.Header().Set("Content-Type", contentType(format))
-	w.Header().Set("X-ClickHouse-Summary", `{"read_rows":"0","read_bytes":"0","written_rows":"0","written_bytes":"0","total_rows_to_read":"0","result_rows":"0","result_bytes":"`+fmt.Sprint(len(out))+`"}`)
 	if err := writeBody(w, r, q, out); err != nil {
 		s.log.Debug("write response", "err", err)
 	}
