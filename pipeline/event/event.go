@@ -60,7 +60,7 @@ func ParseStatus(s string) (Status, bool) {
 
 // Event is one decoded event. Fields not used by its Kind are zero. String
 // fields may alias the decoder's buffer until the next Decode: copy what
-// must outlive it (Clone).
+// must outlive it.
 type Event struct {
 	Kind       Kind
 	EventID    string
@@ -79,26 +79,6 @@ type Event struct {
 	SKU      string // subscription, assignment
 	Assigned bool
 	Workload string // usage
-}
-
-// Clone returns an Event that owns its strings.
-func (e Event) Clone() Event {
-	c := e
-	c.EventID = clone(e.EventID)
-	c.TenantID = clone(e.TenantID)
-	c.SubscriptionID = clone(e.SubscriptionID)
-	c.PartnerID = clone(e.PartnerID)
-	c.UserID = clone(e.UserID)
-	c.SKU = clone(e.SKU)
-	c.Workload = clone(e.Workload)
-	return c
-}
-
-func clone(s string) string {
-	if s == "" {
-		return ""
-	}
-	return string(append([]byte(nil), s...))
 }
 
 // Before orders events of one entity as SPEC §2 does: later occurred_at

@@ -2,6 +2,8 @@ package runner
 
 import (
 	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/seatflow/seatflow/pipeline/event"
 )
 
 // Metrics are the pipeline's Prometheus metrics (prefix seatflow_).
@@ -33,6 +35,11 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 		StateUsers:    prometheus.NewGauge(prometheus.GaugeOpts{Name: "seatflow_state_users", Help: "Users tracked in the figure state."}),
 		Checkpoint:    prometheus.NewHistogram(prometheus.HistogramOpts{Name: "seatflow_checkpoint_duration_seconds", Help: "Time to write a checkpoint (state + offsets).", Buckets: prometheus.ExponentialBuckets(0.01, 2, 14)}),
 		Unknown:       prometheus.NewCounterVec(prometheus.CounterOpts{Name: "seatflow_events_unknown_total", Help: "Accepted events the SKU catalog does not describe: what = sku | workload."}, []string{"what"}),
+	}
+	// Every reason's series exists from the start, at 0, so rate() alerts
+	// work before the first reject.
+	for _, r := range event.Reasons {
+		m.Rejected.WithLabelValues(string(r))
 	}
 	reg.MustRegister(m.Consumed, m.Rejected, m.Late, m.Lag, m.Watermark, m.SinkRows, m.SinkErrors, m.FlushDuration, m.StateUsers, m.Checkpoint, m.Unknown)
 	return m
