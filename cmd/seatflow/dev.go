@@ -82,16 +82,13 @@ func devCommand(app *kingpin.Application) (string, func(context.Context) error) 
 			return nil
 		}
 
-		brokers, dsn, db := broker.Addrs()[0], ch.URL(), "seatflow"
-		lic, use, dead, group := localkafka.LicenseTopic, localkafka.UsageTopic, localkafka.DeadLetterTopic, "seatflow"
-		catalogPath := ""
-		flush, checkpoint, lateness, horizon := 2*time.Second, 15*time.Second, time.Hour, 7*24*time.Hour
-		drain := false
+		db := "seatflow"
 		rf := &runFlags{
-			kafka: &kafkaFlags{brokers: &brokers, licenseTopic: &lic, usageTopic: &use, deadTopic: &dead},
-			ch:    &clickhouseFlags{dsn: &dsn, database: &db}, catalog: &catalogPath, group: &group,
-			flush: &flush, checkpoint: &checkpoint, lateness: &lateness, horizon: &horizon, drain: &drain,
-			metricsAddr: metricsAddr,
+			kafka: &kafkaFlags{brokers: broker.Addrs()[0], licenseTopic: localkafka.LicenseTopic,
+				usageTopic: localkafka.UsageTopic, deadTopic: localkafka.DeadLetterTopic},
+			ch:    &clickhouseFlags{dsn: ch.URL(), database: db},
+			group: "seatflow", flush: 2 * time.Second, checkpoint: 15 * time.Second,
+			lateness: time.Hour, horizon: 7 * 24 * time.Hour, metricsAddr: *metricsAddr,
 		}
 		log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
 		started := make(chan *runner.Runner, 1)

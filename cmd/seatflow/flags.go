@@ -18,22 +18,22 @@ import (
 
 // kafkaFlags are the Kafka settings shared by several commands.
 type kafkaFlags struct {
-	brokers                             *string
-	licenseTopic, usageTopic, deadTopic *string
+	brokers                             string
+	licenseTopic, usageTopic, deadTopic string
 }
 
 func addKafkaFlags(cmd *kingpin.CmdClause) *kafkaFlags {
-	return &kafkaFlags{
-		brokers:      cmd.Flag("kafka.brokers", "Kafka brokers, comma-separated.").Default("127.0.0.1:9092").String(),
-		licenseTopic: cmd.Flag("kafka.license-topic", "Topic of subscription and assignment events.").Default(localkafka.LicenseTopic).String(),
-		usageTopic:   cmd.Flag("kafka.usage-topic", "Topic of usage events.").Default(localkafka.UsageTopic).String(),
-		deadTopic:    cmd.Flag("kafka.dead-letter-topic", "Topic rejected events go to.").Default(localkafka.DeadLetterTopic).String(),
-	}
+	k := &kafkaFlags{}
+	cmd.Flag("kafka.brokers", "Kafka brokers, comma-separated.").Default("127.0.0.1:9092").StringVar(&k.brokers)
+	cmd.Flag("kafka.license-topic", "Topic of subscription and assignment events.").Default(localkafka.LicenseTopic).StringVar(&k.licenseTopic)
+	cmd.Flag("kafka.usage-topic", "Topic of usage events.").Default(localkafka.UsageTopic).StringVar(&k.usageTopic)
+	cmd.Flag("kafka.dead-letter-topic", "Topic rejected events go to.").Default(localkafka.DeadLetterTopic).StringVar(&k.deadTopic)
+	return k
 }
 
 func (k *kafkaFlags) brokerList() []string {
 	var out []string
-	for _, b := range strings.Split(*k.brokers, ",") {
+	for _, b := range strings.Split(k.brokers, ",") {
 		if b = strings.TrimSpace(b); b != "" {
 			out = append(out, b)
 		}
@@ -43,39 +43,41 @@ func (k *kafkaFlags) brokerList() []string {
 
 // clickhouseFlags say where the tables are.
 type clickhouseFlags struct {
-	dsn, database *string
+	dsn, database string
 }
 
 func addClickHouseFlags(cmd *kingpin.CmdClause) *clickhouseFlags {
-	return &clickhouseFlags{
-		dsn:      cmd.Flag("clickhouse.dsn", "ClickHouse DSN: clickhouse://user:pass@host:9000 (native) or http://host:8123 (HTTP).").Default("http://127.0.0.1:8123").String(),
-		database: cmd.Flag("clickhouse.database", "Database of seatflow's tables.").Default("seatflow").String(),
-	}
+	c := &clickhouseFlags{}
+	cmd.Flag("clickhouse.dsn", "ClickHouse DSN: clickhouse://user:pass@host:9000 (native) or http://host:8123 (HTTP).").Default("http://127.0.0.1:8123").StringVar(&c.dsn)
+	cmd.Flag("clickhouse.database", "Database of seatflow's tables.").Default("seatflow").StringVar(&c.database)
+	return c
 }
 
 func (c *clickhouseFlags) open(ctx context.Context) (driver.Conn, error) {
-	opts, err := clickhouse.ParseDSN(*c.dsn)
+	opts, err := clickhouse.ParseDSN(c.dsn)
 	if err != nil {
-		return nil, fmt.Errorf("--clickhouse.dsn %q: %w", *c.dsn, err)
+		return nil, fmt.Errorf("--clickhouse.dsn %q: %w", c.dsn, err)
 	}
 	opts.DialTimeout = 5 * time.Second
 	opts.MaxOpenConns = 4
 	conn, err := clickhouse.Open(opts)
 	if err != nil {
-		return nil, fmt.Errorf("open ClickHouse %s: %w", *c.dsn, err)
+		return nil, fmt.Errorf("open ClickHouse %s: %w", c.dsn, err)
 	}
 	pctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 	defer cancel()
 	if err := conn.Ping(pctx); err != nil {
 		conn.Close()
-		return nil, fmt.Errorf("ClickHouse at %s does not answer: %w (is it running? `seatflow dev` starts a local one)", *c.dsn, err)
+		return nil, fmt.Errorf("ClickHouse at %s does not answer: %w (is it running? `seatflow dev` starts a local one)", c.dsn, err)
 	}
 	return conn, nil
 }
 
-// catalogFlag names a catalog file; empty means the built-in one.
+const catalogHelp = "SKU catalog JSON file; default: the built-in schemas/catalog.json."
+
+// addCatalogFlag names a catalog file; empty means the built-in one.
 func addCatalogFlag(cmd *kingpin.CmdClause) *string {
-	return cmd.Flag("catalog", "SKU catalog JSON file; default: the built-in schemas/catalog.json.").Default("").String()
+	return cmd.Flag("catalog", catalogHelp).Default("").String()
 }
 
 func loadCatalog(path string) (*catalog.Catalog, error) {

@@ -18,15 +18,15 @@ func migrateCommand(app *kingpin.Application) (string, func(context.Context) err
 			return err
 		}
 		defer conn.Close()
-		applied, err := clickhouse.Migrate(ctx, conn, *ch.database)
+		applied, err := clickhouse.Migrate(ctx, conn, ch.database)
 		if err != nil {
 			return err
 		}
 		if len(applied) == 0 {
-			fmt.Printf("database %s is up to date\n", *ch.database)
+			fmt.Printf("database %s is up to date\n", ch.database)
 		}
 		for _, m := range applied {
-			fmt.Printf("applied %s to %s\n", m, *ch.database)
+			fmt.Printf("applied %s to %s\n", m, ch.database)
 		}
 		return nil
 	}

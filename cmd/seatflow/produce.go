@@ -53,7 +53,7 @@ func newPublisher(k *kafkaFlags) *publisher {
 		return &kafka.Writer{Addr: kafka.TCP(k.brokerList()...), Topic: topic, Balancer: &kafka.Murmur2Balancer{},
 			RequiredAcks: kafka.RequireAll, BatchSize: 10000, BatchBytes: 16 << 20, BatchTimeout: 5 * time.Millisecond, Compression: kafka.Lz4}
 	}
-	return &publisher{license: w(*k.licenseTopic), usage: w(*k.usageTopic), buf: map[*kafka.Writer][]kafka.Message{}}
+	return &publisher{license: w(k.licenseTopic), usage: w(k.usageTopic), buf: map[*kafka.Writer][]kafka.Message{}}
 }
 
 func (p *publisher) publish(ctx context.Context, ev *event.Event, value []byte) error {

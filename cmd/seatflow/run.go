@@ -19,43 +19,37 @@ import (
 	"github.com/seatflow/seatflow/pipeline/runner"
 )
 
-// runFlags are the pipeline's settings; dev reuses them.
+// runFlags are the pipeline's settings: bound to run's flags, or filled in
+// by dev.
 type runFlags struct {
 	kafka             *kafkaFlags
 	ch                *clickhouseFlags
-	catalog           *string
-	group             *string
-	flush, checkpoint *time.Duration
-	lateness, horizon *time.Duration
-	drain             *bool
-	metricsAddr       *string
-	cpuProfile        *string
+	catalog           string
+	group             string
+	flush, checkpoint time.Duration
+	lateness, horizon time.Duration
+	drain             bool
+	metricsAddr       string
+	cpuProfile        string
 }
 
-func addRunFlags(cmd *kingpin.CmdClause, withDrain bool) *runFlags {
-	f := &runFlags{
-		kafka:       addKafkaFlags(cmd),
-		ch:          addClickHouseFlags(cmd),
-		catalog:     addCatalogFlag(cmd),
-		group:       cmd.Flag("kafka.group", "Consumer group (and checkpoint) name.").Default("seatflow").String(),
-		flush:       cmd.Flag("flush-interval", "How often changed rows are written to ClickHouse.").Default("5s").Duration(),
-		checkpoint:  cmd.Flag("checkpoint-interval", "How often the state and offsets are checkpointed (offsets are committed then).").Default("1m").Duration(),
-		lateness:    cmd.Flag("lateness", "Allowed lateness: how far behind the slowest partition's newest event the watermark stays.").Default("1h").Duration(),
-		horizon:     cmd.Flag("horizon", "Restatement horizon: late events up to this far before the watermark rewrite closed days; older ones are too_late.").Default("168h").Duration(),
-		metricsAddr: cmd.Flag("metrics.listen-address", "Address of /metrics, /healthz and /readyz.").Default("127.0.0.1:9464").String(),
-		cpuProfile:  cmd.Flag("debug.cpuprofile", "Write a CPU profile (pprof) of the run to this file.").Default("").String(),
-	}
-	if withDrain {
-		f.drain = cmd.Flag("drain", "Consume to the end of every partition, flush, checkpoint and exit 0 (backfills, tests).").Bool()
-	} else {
-		f.drain = new(bool)
-	}
+func addRunFlags(cmd *kingpin.CmdClause) *runFlags {
+	f := &runFlags{kafka: addKafkaFlags(cmd), ch: addClickHouseFlags(cmd)}
+	cmd.Flag("catalog", catalogHelp).Default("").StringVar(&f.catalog)
+	cmd.Flag("kafka.group", "Consumer group (and checkpoint) name.").Default("seatflow").StringVar(&f.group)
+	cmd.Flag("flush-interval", "How often changed rows are written to ClickHouse.").Default("5s").DurationVar(&f.flush)
+	cmd.Flag("checkpoint-interval", "How often the state and offsets are checkpointed (offsets are committed then).").Default("1m").DurationVar(&f.checkpoint)
+	cmd.Flag("lateness", "Allowed lateness: how far behind the slowest partition's newest event the watermark stays.").Default("1h").DurationVar(&f.lateness)
+	cmd.Flag("horizon", "Restatement horizon: late events up to this far before the watermark rewrite closed days; older ones are too_late.").Default("168h").DurationVar(&f.horizon)
+	cmd.Flag("metrics.listen-address", "Address of /metrics, /healthz and /readyz.").Default("127.0.0.1:9464").StringVar(&f.metricsAddr)
+	cmd.Flag("debug.cpuprofile", "Write a CPU profile (pprof) of the run to this file.").Default("").StringVar(&f.cpuProfile)
+	cmd.Flag("drain", "Consume to the end of every partition, flush, checkpoint and exit 0 (backfills, tests).").BoolVar(&f.drain)
 	return f
 }
 
 func runCommand(app *kingpin.Application) (string, func(context.Context) error) {
 	cmd := app.Command("run", "Run the pipeline: Kafka events in, daily figures in ClickHouse out.")
-	f := addRunFlags(cmd, true)
+	f := addRunFlags(cmd)
 	return cmd.FullCommand(), func(ctx context.Context) error {
 		log := slog.New(slog.NewTextHandler(os.Stderr, nil))
 		_, err := f.start(ctx, log, nil)
@@ -66,8 +60,8 @@ func runCommand(app *kingpin.Application) (string, func(context.Context) error) 
 // start runs the pipeline until ctx ends (or the drain finishes); started,
 // if set, hears of the runner once it is made.
 func (f *runFlags) start(ctx context.Context, log *slog.Logger, started func(*runner.Runner)) (*runner.Runner, error) {
-	if f.cpuProfile != nil && *f.cpuProfile != "" {
-		pf, err := os.Create(*f.cpuProfile)
+	if f.cpuProfile != "" {
+		pf, err := os.Create(f.cpuProfile)
 		if err != nil {
 			return nil, fmt.Errorf("--debug.cpuprofile: %w", err)
 		}
@@ -77,10 +71,10 @@ func (f *runFlags) start(ctx context.Context, log *slog.Logger, started func(*ru
 		}
 		defer pprof.StopCPUProfile()
 	}
-	if *f.flush <= 0 || *f.checkpoint < *f.flush {
-		return nil, fmt.Errorf("--flush-interval (%s) must be positive and at most --checkpoint-interval (%s)", *f.flush, *f.checkpoint)
+	if f.flush <= 0 || f.checkpoint < f.flush {
+		return nil, fmt.Errorf("--flush-interval (%s) must be positive and at most --checkpoint-interval (%s)", f.flush, f.checkpoint)
 	}
-	cat, err := loadCatalog(*f.catalog)
+	cat, err := loadCatalog(f.catalog)
 	if err != nil {
 		return nil, err
 	}
@@ -92,17 +86,17 @@ func (f *runFlags) start(ctx context.Context, log *slog.Logger, started func(*ru
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	r, err := runner.New(runner.Config{
-		Brokers: f.kafka.brokerList(), LicenseTopic: *f.kafka.licenseTopic, UsageTopic: *f.kafka.usageTopic,
-		DeadLetterTopic: *f.kafka.deadTopic, Group: *f.group, Database: *f.ch.database,
-		FlushInterval: *f.flush, CheckpointInterval: *f.checkpoint, Lateness: *f.lateness, Horizon: *f.horizon,
-		Drain: *f.drain, Catalog: cat, Log: log, Metrics: runner.NewMetrics(reg),
+		Brokers: f.kafka.brokerList(), LicenseTopic: f.kafka.licenseTopic, UsageTopic: f.kafka.usageTopic,
+		DeadLetterTopic: f.kafka.deadTopic, Group: f.group, Database: f.ch.database,
+		FlushInterval: f.flush, CheckpointInterval: f.checkpoint, Lateness: f.lateness, Horizon: f.horizon,
+		Drain: f.drain, Catalog: cat, Log: log, Metrics: runner.NewMetrics(reg),
 	}, conn)
 	if err != nil {
 		return nil, err
 	}
-	ln, err := net.Listen("tcp", *f.metricsAddr)
+	ln, err := net.Listen("tcp", f.metricsAddr)
 	if err != nil {
-		return nil, fmt.Errorf("--metrics.listen-address %s: %w", *f.metricsAddr, err)
+		return nil, fmt.Errorf("--metrics.listen-address %s: %w", f.metricsAddr, err)
 	}
 	mux := http.NewServeMux()
 	mux.Handle("/metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
@@ -117,8 +111,8 @@ func (f *runFlags) start(ctx context.Context, log *slog.Logger, started func(*ru
 	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}
 	go srv.Serve(ln)
 	defer srv.Close()
-	log.Info("seatflow running", "kafka", *f.kafka.brokers, "clickhouse", *f.ch.dsn, "database", *f.ch.database,
-		"metrics", "http://"+ln.Addr().String()+"/metrics", "drain", *f.drain)
+	log.Info("seatflow running", "kafka", f.kafka.brokers, "clickhouse", f.ch.dsn, "database", f.ch.database,
+		"metrics", "http://"+ln.Addr().String()+"/metrics", "drain", f.drain)
 	if started != nil {
 		started(r)
 	}

@@ -96,7 +96,7 @@ func simulateCommand(app *kingpin.Application) (string, func(context.Context) er
 		if err := p.close(); err != nil {
 			return err
 		}
-		fmt.Fprintf(os.Stderr, "published %d events to %s\n", n, *k.brokers)
+		fmt.Fprintf(os.Stderr, "published %d events to %s\n", n, k.brokers)
 		return nil
 	}
 }
