@@ -23,47 +23,65 @@ type Decoder struct {
 // (looking each up by name would scan the object once per field).
 type fields struct {
 	typ, v, eventID, occurredAt, tenantID, userID, workload, sku, assigned,
-	subscriptionID, partnerID, quantity, status, trial *fastjson.Value
+	subscriptionID, partnerID, quantity, status, trial value
 }
 
-func (f *fields) visit(key []byte, v *fastjson.Value) {
+// field picks the slot for a key; nil for keys the events do not use.
+func (f *fields) field(key []byte) *value {
 	switch string(key) { // no allocation: the compiler compares in place
 	case "type":
-		f.typ = v
+		return &f.typ
 	case "v":
-		f.v = v
+		return &f.v
 	case "event_id":
-		f.eventID = v
+		return &f.eventID
 	case "occurred_at":
-		f.occurredAt = v
+		return &f.occurredAt
 	case "tenant_id":
-		f.tenantID = v
+		return &f.tenantID
 	case "user_id":
-		f.userID = v
+		return &f.userID
 	case "workload":
-		f.workload = v
+		return &f.workload
 	case "sku":
-		f.sku = v
+		return &f.sku
 	case "assigned":
-		f.assigned = v
+		return &f.assigned
 	case "subscription_id":
-		f.subscriptionID = v
+		return &f.subscriptionID
 	case "partner_id":
-		f.partnerID = v
+		return &f.partnerID
 	case "quantity":
-		f.quantity = v
+		return &f.quantity
 	case "status":
-		f.status = v
+		return &f.status
 	case "trial":
-		f.trial = v
+		return &f.trial
 	}
+	return nil
 }
 
 // Decode parses one message value into ev. now is the processing time in
 // Unix nanoseconds, against which future timestamps are judged. The
-// returned *Rejection says why an event is refused. ev's strings alias the
-// decoder's buffer until the next call.
+// returned *Rejection says why an event is refused. ev's strings alias data
+// or the decoder's buffer until the next call.
 func (d *Decoder) Decode(data []byte, now int64, ev *Event) *Rejection {
+	f := &d.f
+	*f = fields{}
+	// The scanner takes the common shape of an event in one pass; anything
+	// else (escapes, nested values, fractions, malformed input) goes to the
+	// full parser, which also words the errors.
+	if !f.scan(data) {
+		*f = fields{}
+		if r := d.parse(data); r != nil {
+			return r
+		}
+	}
+	return f.event(now, ev)
+}
+
+// parse fills the fields with the full JSON parser.
+func (d *Decoder) parse(data []byte) *Rejection {
 	v, err := d.p.ParseBytes(data)
 	if err != nil {
 		return reject(MalformedJSON, "%v", err)
@@ -72,9 +90,15 @@ func (d *Decoder) Decode(data []byte, now int64, ev *Event) *Rejection {
 	if err != nil {
 		return reject(NotAnObject, "the event is JSON %s, not an object", v.Type())
 	}
-	f := &d.f
-	*f = fields{}
-	o.Visit(f.visit)
+	o.Visit(func(key []byte, v *fastjson.Value) {
+		if slot := d.f.field(key); slot != nil {
+			*slot = valueOf(v)
+		}
+	})
+	return nil
+}
+
+func (f *fields) event(now int64, ev *Event) *Rejection {
 	*ev = Event{}
 	typ, r := str(f.typ, "type", true)
 	if r != nil {
@@ -90,14 +114,14 @@ func (d *Decoder) Decode(data []byte, now int64, ev *Event) *Rejection {
 	default:
 		return reject(UnknownType, "type %q is not subscription, assignment or usage", typ)
 	}
-	if f.v == nil {
+	if f.v.kind == kindNone {
 		return reject(MissingField, "v is missing")
 	}
-	if f.v.Type() != fastjson.TypeNumber {
+	if f.v.kind != kindNumber {
 		return reject(BadValue, "v must be a number")
 	}
-	if n, err := f.v.Int(); err != nil || n != 1 {
-		return reject(UnknownVersion, "v %s is not a known version (1)", f.v.String())
+	if n, ok := f.v.int64(); !ok || n != 1 {
+		return reject(UnknownVersion, "v %s is not a known version (1)", f.v.raw)
 	}
 	if ev.EventID, r = id(f.eventID, "event_id"); r != nil {
 		return r
@@ -109,11 +133,10 @@ func (d *Decoder) Decode(data []byte, now int64, ev *Event) *Rejection {
 	if r != nil {
 		return r
 	}
-	t, err := time.Parse(time.RFC3339Nano, at)
-	if err != nil {
+	var ok bool
+	if ev.OccurredAt, ok = parseTime(at); !ok {
 		return reject(BadValue, "occurred_at %q is not an RFC 3339 time", at)
 	}
-	ev.OccurredAt = t.UnixNano()
 	if ev.OccurredAt > now+int64(MaxFuture) {
 		return reject(FutureTimestamp, "occurred_at %s is more than %s ahead of the clock", at, MaxFuture)
 	}
@@ -151,19 +174,18 @@ func (d *Decoder) Decode(data []byte, now int64, ev *Event) *Rejection {
 			return reject(BadValue, "partner_id is longer than %d bytes", MaxIDLength)
 		}
 		qv := f.quantity
-		if qv == nil {
+		if qv.kind == kindNone {
 			return reject(MissingField, "quantity is missing")
 		}
-		q, err := qv.Int64()
-		if qv.Type() != fastjson.TypeNumber || err != nil || q < 0 {
-			return reject(BadValue, "quantity must be a whole number >= 0, got %s", qv.String())
+		q, ok := qv.int64()
+		if qv.kind != kindNumber || !ok || q < 0 {
+			return reject(BadValue, "quantity must be a whole number >= 0, got %s", qv.raw)
 		}
 		ev.Quantity = q
 		st, r := str(f.status, "status", true)
 		if r != nil {
 			return r
 		}
-		var ok bool
 		if ev.Status, ok = ParseStatus(st); !ok {
 			return reject(BadValue, "status %q is not one of active, grace, disabled, deprovisioned, suspended, upgraded, cancelled", st)
 		}
@@ -174,21 +196,20 @@ func (d *Decoder) Decode(data []byte, now int64, ev *Event) *Rejection {
 	return nil
 }
 
-func str(v *fastjson.Value, key string, required bool) (string, *Rejection) {
-	if v == nil {
+func str(v value, key string, required bool) (string, *Rejection) {
+	if v.kind == kindNone {
 		if required {
 			return "", reject(MissingField, "%s is missing", key)
 		}
 		return "", nil
 	}
-	b, err := v.StringBytes()
-	if err != nil {
-		return "", reject(BadValue, "%s must be a string, got %s", key, v.Type())
+	if v.kind != kindString {
+		return "", reject(BadValue, "%s must be a string, got %s", key, v.kind)
 	}
-	return unsafeString(b), nil
+	return unsafeString(v.b), nil
 }
 
-func id(v *fastjson.Value, key string) (string, *Rejection) {
+func id(v value, key string) (string, *Rejection) {
 	s, r := str(v, key, true)
 	if r != nil {
 		return "", r
@@ -202,18 +223,17 @@ func id(v *fastjson.Value, key string) (string, *Rejection) {
 	return s, nil
 }
 
-func boolean(v *fastjson.Value, key string, required bool) (bool, *Rejection) {
-	if v == nil {
+func boolean(v value, key string, required bool) (bool, *Rejection) {
+	switch v.kind {
+	case kindNone:
 		if required {
 			return false, reject(MissingField, "%s is missing", key)
 		}
 		return false, nil
-	}
-	switch v.Type() {
-	case fastjson.TypeTrue:
+	case kindTrue:
 		return true, nil
-	case fastjson.TypeFalse:
+	case kindFalse:
 		return false, nil
 	}
-	return false, reject(BadValue, "%s must be true or false, got %s", key, v.Type())
+	return false, reject(BadValue, "%s must be true or false, got %s", key, v.kind)
 }

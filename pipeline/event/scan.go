@@ -1,0 +1,147 @@
+package event
+
+// scan reads an event of the common shape in one pass without building a
+// tree: a flat object whose strings have no escapes and whose numbers are
+// integers. It reports false for anything else, valid or not, and the
+// caller then parses with the full parser; so scan must never accept what
+// is not JSON, and must read what it accepts as the parser would.
+func (f *fields) scan(data []byte) bool {
+	i := skipSpace(data, 0)
+	if i >= len(data) || data[i] != '{' {
+		return false
+	}
+	i = skipSpace(data, i+1)
+	if i < len(data) && data[i] == '}' {
+		return skipSpace(data, i+1) == len(data)
+	}
+	for {
+		// key
+		if i >= len(data) || data[i] != '"' {
+			return false
+		}
+		end := scanString(data, i+1)
+		if end < 0 {
+			return false
+		}
+		slot := f.field(data[i+1 : end])
+		i = skipSpace(data, end+1)
+		if i >= len(data) || data[i] != ':' {
+			return false
+		}
+		i = skipSpace(data, i+1)
+		if i >= len(data) {
+			return false
+		}
+		// value
+		var v value
+		start := i
+		switch c := data[i]; {
+		case c == '"':
+			end := scanString(data, i+1)
+			if end < 0 {
+				return false
+			}
+			v = value{kind: kindString, b: data[i+1 : end]}
+			i = end + 1
+		case c == '-' || c >= '0' && c <= '9':
+			if i = scanInteger(data, i); i < 0 {
+				return false
+			}
+			v.kind = kindNumber
+		case c == 't':
+			if i = scanLiteral(data, i, "true"); i < 0 {
+				return false
+			}
+			v.kind = kindTrue
+		case c == 'f':
+			if i = scanLiteral(data, i, "false"); i < 0 {
+				return false
+			}
+			v.kind = kindFalse
+		case c == 'n':
+			if i = scanLiteral(data, i, "null"); i < 0 {
+				return false
+			}
+			v.kind = kindNull
+		default: // nested objects and arrays, or not JSON
+			return false
+		}
+		if slot != nil {
+			v.raw = data[start:i]
+			*slot = v
+		}
+		i = skipSpace(data, i)
+		if i >= len(data) {
+			return false
+		}
+		switch data[i] {
+		case ',':
+			i = skipSpace(data, i+1)
+		case '}':
+			return skipSpace(data, i+1) == len(data)
+		default:
+			return false
+		}
+	}
+}
+
+func skipSpace(data []byte, i int) int {
+	for i < len(data) {
+		switch data[i] {
+		case ' ', '\t', '\n', '\r':
+			i++
+		default:
+			return i
+		}
+	}
+	return i
+}
+
+// scanString returns the index of the closing quote of a string starting
+// at i, or -1 for an escape or a control character (which JSON forbids
+// unescaped) or a missing quote.
+func scanString(data []byte, i int) int {
+	for ; i < len(data); i++ {
+		switch c := data[i]; {
+		case c == '"':
+			return i
+		case c == '\\' || c < 0x20:
+			return -1
+		}
+	}
+	return -1
+}
+
+// scanInteger returns the index after a JSON integer (-?(0|[1-9][0-9]*))
+// starting at i, or -1; a fraction or exponent goes to the full parser.
+func scanInteger(data []byte, i int) int {
+	if data[i] == '-' {
+		i++
+	}
+	if i >= len(data) || data[i] < '0' || data[i] > '9' {
+		return -1
+	}
+	if data[i] == '0' {
+		i++
+	} else {
+		for i < len(data) && data[i] >= '0' && data[i] <= '9' {
+			i++
+		}
+	}
+	if i < len(data) {
+		switch data[i] {
+		case '.', 'e', 'E':
+			return -1
+		case '0', '1', '2', '3', '4', '5', '6', '7', '8', '9': // a leading zero
+			return -1
+		}
+	}
+	return i
+}
+
+func scanLiteral(data []byte, i int, lit string) int {
+	if len(data)-i < len(lit) || string(data[i:i+len(lit)]) != lit {
+		return -1
+	}
+	return i + len(lit)
+}

@@ -1,0 +1,90 @@
+package event
+
+import (
+	"encoding/json"
+	"math/rand/v2"
+	"testing"
+	"time"
+)
+
+// The scanner must agree with the full parser on everything it accepts,
+// and must accept nothing that is not JSON.
+func checkScan(t *testing.T, data []byte) {
+	t.Helper()
+	var fast, full fields
+	if !fast.scan(data) {
+		return
+	}
+	if !json.Valid(data) {
+		t.Fatalf("scan accepted invalid JSON %q", data)
+	}
+	var d Decoder
+	if r := d.parse(data); r != nil {
+		t.Fatalf("scan accepted %q, the parser rejects it: %v", data, r)
+	}
+	full = d.f
+	for _, key := range []string{"type", "v", "event_id", "occurred_at", "tenant_id", "user_id", "workload", "sku",
+		"assigned", "subscription_id", "partner_id", "quantity", "status", "trial"} {
+		a, b := fast.field([]byte(key)), full.field([]byte(key))
+		if a.kind != b.kind || string(a.b) != string(b.b) || (a.kind != kindString && string(a.raw) != string(b.raw)) {
+			t.Fatalf("%q: %s: scan %v %q %q, parser %v %q %q", data, key, a.kind, a.b, a.raw, b.kind, b.b, b.raw)
+		}
+	}
+}
+
+func TestScanAgreesWithParser(t *testing.T) {
+	for _, s := range []string{
+		`{}`, ` { } `, `{"type":"usage","v":1}`, `{"v":-0}`, `{"v":01}`, `{"v":1.5}`, `{"v":1e3}`, `{"v":-}`,
+		`{"type":"a","type":"b"}`, `{"a":true,"b":false,"c":null}`, `{"a":tru}`, `{"a":nul}`, `{"a":1}x`,
+		`{"a":1,}`, `{,}`, `{"a" : "b" , "c":"d"}`, "{\"a\":\"\t\"}", `{"a":"\u00e9"}`, `{"a":"x\"y"}`,
+		`{"a":[1,2]}`, `{"a":{"b":1}}`, `{"a":1`, `{"a"`, `{"a":`, `{"a":"b`, `[]`, `"x"`, `1`, ``, `{"type":"usage","v":1}}`,
+		`{"a":"é"}`, "{\"a\":1}\n", `{"assigned":true}`,
+	} {
+		checkScan(t, []byte(s))
+	}
+	// random mutations of a real event
+	base := []byte(`{"type":"usage","v":1,"event_id":"e-3","occurred_at":"2026-10-02T14:31:07.5Z","tenant_id":"t-42","user_id":"u-1","workload":"exchange","quantity":12,"trial":false,"x":null}`)
+	alphabet := []byte(`{}[]":,.-+eE0123456789 tfnrul\\abc` + "\t\n\x00\x7f\xc3")
+	rng := rand.New(rand.NewPCG(1, 2))
+	for range 200_000 {
+		b := append([]byte(nil), base...)
+		for range 1 + rng.IntN(3) {
+			i := rng.IntN(len(b))
+			switch rng.IntN(3) {
+			case 0:
+				b[i] = alphabet[rng.IntN(len(alphabet))]
+			case 1:
+				b = append(b[:i], b[i+1:]...)
+			case 2:
+				b = append(b[:i], append([]byte{alphabet[rng.IntN(len(alphabet))]}, b[i:]...)...)
+			}
+		}
+		checkScan(t, b)
+	}
+}
+
+func FuzzScan(f *testing.F) {
+	f.Add([]byte(`{"type":"usage","v":1,"event_id":"e","occurred_at":"2026-10-02T14:31:07Z","tenant_id":"t","user_id":"u","workload":"teams"}`))
+	f.Fuzz(checkScan)
+}
+
+func TestParseTimeAgreesWithTimeParse(t *testing.T) {
+	cases := []string{"2026-10-02T14:31:07Z", "2026-10-02T14:31:07.5Z", "2026-10-02T14:31:07.123456789Z", "2026-10-02T14:31:07.1234567891Z",
+		"2024-02-29T00:00:00Z", "2025-02-29T00:00:00Z", "2100-02-29T00:00:00Z", "2000-02-29T23:59:59Z", "2026-04-31T00:00:00Z",
+		"2026-13-01T00:00:00Z", "2026-00-01T00:00:00Z", "2026-01-00T00:00:00Z", "2026-01-01T24:00:00Z", "2026-01-01T23:60:00Z",
+		"2026-01-01T23:59:60Z", "2026-01-01T00:00:00.Z", "2026-01-01T00:00:00,5Z", "2026-01-01t00:00:00Z", "2026-01-01T00:00:00z",
+		"1969-12-31T23:59:59Z", "1970-01-01T00:00:00Z", "2261-12-31T23:59:59.999999999Z", "2026-01-01T00:00:00+02:00", "+026-01-01T00:00:00Z",
+		"2026-1-01T00:00:00Z", "2026-01-01T00:00:0aZ", "2026-01-01 00:00:00Z"}
+	rng := rand.New(rand.NewPCG(3, 4))
+	for range 100_000 {
+		ts := time.Unix(rng.Int64N(int64(290*365*86400)), rng.Int64N(1e9)).UTC()
+		cases = append(cases, ts.Format(time.RFC3339Nano), ts.Format(time.RFC3339))
+	}
+	for _, s := range cases {
+		got, ok := parseTime(s)
+		want, err := time.Parse(time.RFC3339Nano, s)
+		if ok != (err == nil) || ok && got != want.UnixNano() {
+			t.Errorf("%q: parseTime %d %v; time.Parse %v %v", s, got, ok, want, err)
+		}
+	}
+}

@@ -1,0 +1,62 @@
+package event
+
+import (
+	"strconv"
+
+	"github.com/valyala/fastjson"
+)
+
+// jsonKind is the JSON type of a field's value.
+type jsonKind uint8
+
+const (
+	kindNone jsonKind = iota // the field is absent
+	kindString
+	kindNumber
+	kindTrue
+	kindFalse
+	kindNull
+	kindObject
+	kindArray
+)
+
+// String names kinds as fastjson does, for rejection details.
+func (k jsonKind) String() string {
+	return [...]string{"none", "string", "number", "true", "false", "null", "object", "array"}[k]
+}
+
+// value is one field's value: b is a string's content (unescaped) and raw
+// the value's JSON text, for numbers and messages.
+type value struct {
+	kind jsonKind
+	b    []byte
+	raw  []byte
+}
+
+func (v value) int64() (int64, bool) {
+	n, err := strconv.ParseInt(unsafeString(v.raw), 10, 64)
+	return n, err == nil
+}
+
+// valueOf converts a full parser's value (the slow path only: it copies).
+func valueOf(v *fastjson.Value) value {
+	out := value{raw: v.MarshalTo(nil)}
+	switch v.Type() {
+	case fastjson.TypeString:
+		out.kind = kindString
+		out.b, _ = v.StringBytes()
+	case fastjson.TypeNumber:
+		out.kind = kindNumber
+	case fastjson.TypeTrue:
+		out.kind = kindTrue
+	case fastjson.TypeFalse:
+		out.kind = kindFalse
+	case fastjson.TypeNull:
+		out.kind = kindNull
+	case fastjson.TypeObject:
+		out.kind = kindObject
+	case fastjson.TypeArray:
+		out.kind = kindArray
+	}
+	return out
+}
