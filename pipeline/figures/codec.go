@@ -17,7 +17,7 @@ import (
 // words. Only what cannot be recomputed is written.
 const (
 	stateMagic   = "SFST"
-	stateVersion = 1
+	stateVersion = 2
 )
 
 // ErrPending means rows are waiting to be flushed: a checkpoint must
@@ -120,34 +120,13 @@ func (t *tenant) write(w *writer) {
 			w.bool(v.trial)
 		}
 	}
-	keys := make([]rowKey, 0, len(t.emitted))
-	for k := range t.emitted {
-		keys = append(keys, k)
-	}
-	sort.Slice(keys, func(i, j int) bool {
-		a, b := keys[i], keys[j]
-		if a.day != b.day {
-			return a.day < b.day
-		}
-		if a.kind != b.kind {
-			return a.kind < b.kind
-		}
-		if a.sku != b.sku {
-			return a.sku < b.sku
-		}
-		return a.workload < b.workload
-	})
-	w.uvarint(uint64(len(keys)))
-	for _, k := range keys {
-		v := t.emitted[k]
-		w.uvarint(uint64(k.kind))
-		w.uvarint(uint64(k.sku))
-		w.uvarint(uint64(k.workload))
-		w.varint(int64(k.day))
-		w.varint(v.a)
-		w.varint(v.b)
-		w.varint(v.c)
-		w.bool(v.final)
+	w.uvarint(uint64(len(t.emitted)))
+	for _, r := range t.emitted {
+		w.uvarint(uint64(r.key.kind))
+		w.uvarint(uint64(r.key.sku))
+		w.uvarint(uint64(r.key.workload))
+		w.varint(int64(r.key.day))
+		w.u64(r.sum)
 	}
 }
 
@@ -241,7 +220,7 @@ func (e *Engine) readTenant(r *reader) {
 	ne := r.count(1 << 30)
 	for i := 0; i < ne && r.err == nil; i++ {
 		k := rowKey{kind: uint8(r.uvarint()), sku: uint16(r.uvarint()), workload: uint8(r.uvarint()), day: event.Day(r.varint())}
-		t.emitted[k] = rowValue{a: r.varint(), b: r.varint(), c: r.varint(), final: r.bool()}
+		t.emitted = append(t.emitted, emittedRow{k, r.u64()})
 	}
 }
 
@@ -260,6 +239,10 @@ func (w *writer) uvarint(v uint64) { w.write(w.buf[:binary.PutUvarint(w.buf[:], 
 func (w *writer) varint(v int64)   { w.write(w.buf[:binary.PutVarint(w.buf[:], v)]) }
 func (w *writer) bytes(b []byte)   { w.uvarint(uint64(len(b))); w.write(b) }
 func (w *writer) str(s string)     { w.uvarint(uint64(len(s))); w.write([]byte(s)) }
+func (w *writer) u64(v uint64) {
+	binary.LittleEndian.PutUint64(w.buf[:8], v)
+	w.write(w.buf[:8])
+}
 func (w *writer) bool(b bool) {
 	if b {
 		w.write([]byte{1})
@@ -330,6 +313,18 @@ func (r *reader) bytes() []byte {
 	return b
 }
 func (r *reader) str() string { return string(r.bytes()) }
+func (r *reader) u64() uint64 {
+	var b [8]byte
+	if r.err != nil {
+		return 0
+	}
+	if _, err := io.ReadFull(r.r, b[:]); err != nil {
+		r.fail(err)
+		return 0
+	}
+	return binary.LittleEndian.Uint64(b[:])
+}
+
 func (r *reader) bool() bool {
 	if r.err != nil {
 		return false

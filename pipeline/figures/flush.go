@@ -8,10 +8,10 @@ import (
 
 // rowKey names one snapshot row of a tenant.
 type rowKey struct {
-	kind     uint8  // deployment, usage or workload
-	sku      uint16 // tenantSKU.num
-	workload uint8  // allID for the SKU as a whole
 	day      event.Day
+	sku      uint16 // tenantSKU.num
+	kind     uint8  // deployment, usage or workload
+	workload uint8  // allID for the SKU as a whole
 }
 
 // rowValue is what a row says; percentages follow from the counts.
@@ -73,7 +73,7 @@ func (e *Engine) Flush(version uint64) Rows {
 			e.tenantRows(t, d, d <= closed, version, &out)
 		}
 		t.dirtyFrom = math.MaxInt32
-		t.pruneEmitted(restatable)
+		t.emitted.prune(restatable)
 	}
 	dayClosed := closed > e.closed
 	e.closed, e.computed = max(e.closed, closed), current
@@ -82,34 +82,7 @@ func (e *Engine) Flush(version uint64) Rows {
 	return out
 }
 
-// pruneEmitted forgets rows that can no longer change, into a new map:
-// Go maps keep their peak size after deletes.
-func (t *tenant) pruneEmitted(restatable event.Day) {
-	old := 0
-	for k := range t.emitted {
-		if k.day < restatable {
-			old++
-		}
-	}
-	if old == 0 {
-		return
-	}
-	m := make(map[rowKey]rowValue, len(t.emitted)-old)
-	for k, v := range t.emitted {
-		if k.day >= restatable {
-			m[k] = v
-		}
-	}
-	t.emitted = m
-}
-
-func (e *Engine) emit(t *tenant, k rowKey, v rowValue) bool {
-	if old, ok := t.emitted[k]; ok && old == v {
-		return false
-	}
-	t.emitted[k] = v
-	return true
-}
+func (e *Engine) emit(t *tenant, k rowKey, v rowValue) bool { return t.emitted.update(k, v) }
 
 // windowMask has the bits of days [d-27, d].
 func (e *Engine) windowMask(d event.Day) uint64 {

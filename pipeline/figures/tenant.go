@@ -22,7 +22,7 @@ type tenant struct {
 
 	firstDay  event.Day // day of the tenant's first event
 	dirtyFrom event.Day // earliest day whose rows may have changed
-	emitted   map[rowKey]rowValue
+	emitted   emittedRows
 }
 
 func (e *Engine) tenant(id string) *tenant {
@@ -32,7 +32,7 @@ func (e *Engine) tenant(id string) *tenant {
 	t := &tenant{
 		id:   string([]byte(id)),
 		skus: map[string]*tenantSKU{}, subs: map[string]*subscription{},
-		firstDay: math.MaxInt32, dirtyFrom: math.MaxInt32, emitted: map[rowKey]rowValue{},
+		firstDay: math.MaxInt32, dirtyFrom: math.MaxInt32,
 	}
 	e.tenants[t.id] = t
 	e.order = append(e.order, t)
