@@ -39,57 +39,95 @@ func NewWriter(conn driver.Conn, db string) *Writer {
 // unanswered insert, adds nothing. It retries transient failures until ctx
 // ends.
 func (w *Writer) Write(ctx context.Context, rows figures.Rows, token string) error {
+	// Columns are appended whole: clickhouse-go's row-wise Append converts
+	// every value through an interface, which cost more than the insert.
 	type table struct {
-		name   string
-		n      int
-		append func(b driver.Batch, i int) error
-	}
-	date := func(d event.Day) time.Time { return time.Unix(int64(d)*86400, 0).UTC() }
-	b8 := func(b bool) uint8 {
-		if b {
-			return 1
-		}
-		return 0
+		name    string
+		n       int
+		columns func(from, to int) []any
 	}
 	tables := []table{
-		{"deployment_daily", len(rows.Deployment), func(b driver.Batch, i int) error {
-			r := &rows.Deployment[i]
-			return b.Append(r.TenantID, r.SKU, date(r.Date), r.Product, uint64(r.Sold), uint64(r.Trial),
-				uint64(r.Assigned), uint64(r.Qualified), r.DeploymentPct, b8(r.Final), r.Version)
+		{"deployment_daily", len(rows.Deployment), func(from, to int) []any {
+			r := rows.Deployment[from:to]
+			return []any{
+				column(r, func(r *figures.DeploymentRow) string { return r.TenantID }),
+				column(r, func(r *figures.DeploymentRow) string { return r.SKU }),
+				column(r, func(r *figures.DeploymentRow) time.Time { return date(r.Date) }),
+				column(r, func(r *figures.DeploymentRow) string { return r.Product }),
+				column(r, func(r *figures.DeploymentRow) uint64 { return uint64(r.Sold) }),
+				column(r, func(r *figures.DeploymentRow) uint64 { return uint64(r.Trial) }),
+				column(r, func(r *figures.DeploymentRow) uint64 { return uint64(r.Assigned) }),
+				column(r, func(r *figures.DeploymentRow) uint64 { return uint64(r.Qualified) }),
+				column(r, func(r *figures.DeploymentRow) *float64 { return r.DeploymentPct }),
+				column(r, func(r *figures.DeploymentRow) uint8 { return b8(r.Final) }),
+				column(r, func(r *figures.DeploymentRow) uint64 { return r.Version }),
+			}
 		}},
-		{"usage_daily", len(rows.Usage), func(b driver.Batch, i int) error {
-			r := &rows.Usage[i]
-			return b.Append(r.TenantID, r.SKU, r.Workload, date(r.Date), uint64(r.ActiveUsers), uint64(r.Qualified),
-				r.UsagePct, b8(r.Final), r.Version)
+		{"usage_daily", len(rows.Usage), func(from, to int) []any {
+			r := rows.Usage[from:to]
+			return []any{
+				column(r, func(r *figures.UsageRow) string { return r.TenantID }),
+				column(r, func(r *figures.UsageRow) string { return r.SKU }),
+				column(r, func(r *figures.UsageRow) string { return r.Workload }),
+				column(r, func(r *figures.UsageRow) time.Time { return date(r.Date) }),
+				column(r, func(r *figures.UsageRow) uint64 { return uint64(r.ActiveUsers) }),
+				column(r, func(r *figures.UsageRow) uint64 { return uint64(r.Qualified) }),
+				column(r, func(r *figures.UsageRow) *float64 { return r.UsagePct }),
+				column(r, func(r *figures.UsageRow) uint8 { return b8(r.Final) }),
+				column(r, func(r *figures.UsageRow) uint64 { return r.Version }),
+			}
 		}},
-		{"workload_daily", len(rows.Workload), func(b driver.Batch, i int) error {
-			r := &rows.Workload[i]
-			return b.Append(r.TenantID, r.Workload, date(r.Date), uint64(r.ActiveUsers), b8(r.Final), r.Version)
+		{"workload_daily", len(rows.Workload), func(from, to int) []any {
+			r := rows.Workload[from:to]
+			return []any{
+				column(r, func(r *figures.WorkloadRow) string { return r.TenantID }),
+				column(r, func(r *figures.WorkloadRow) string { return r.Workload }),
+				column(r, func(r *figures.WorkloadRow) time.Time { return date(r.Date) }),
+				column(r, func(r *figures.WorkloadRow) uint64 { return uint64(r.ActiveUsers) }),
+				column(r, func(r *figures.WorkloadRow) uint8 { return b8(r.Final) }),
+				column(r, func(r *figures.WorkloadRow) uint64 { return r.Version }),
+			}
 		}},
-		{"subscriptions", len(rows.Subscriptions), func(b driver.Batch, i int) error {
-			r := &rows.Subscriptions[i]
-			return b.Append(r.TenantID, r.SubscriptionID, r.SKU, r.PartnerID, r.Status.String(), b8(r.Trial),
-				uint64(r.Quantity), time.Unix(0, r.OccurredAt).UTC(), r.Version)
+		{"subscriptions", len(rows.Subscriptions), func(from, to int) []any {
+			r := rows.Subscriptions[from:to]
+			return []any{
+				column(r, func(r *figures.SubscriptionRow) string { return r.TenantID }),
+				column(r, func(r *figures.SubscriptionRow) string { return r.SubscriptionID }),
+				column(r, func(r *figures.SubscriptionRow) string { return r.SKU }),
+				column(r, func(r *figures.SubscriptionRow) string { return r.PartnerID }),
+				column(r, func(r *figures.SubscriptionRow) string { return r.Status.String() }),
+				column(r, func(r *figures.SubscriptionRow) uint8 { return b8(r.Trial) }),
+				column(r, func(r *figures.SubscriptionRow) uint64 { return uint64(r.Quantity) }),
+				column(r, func(r *figures.SubscriptionRow) time.Time { return time.Unix(0, r.OccurredAt).UTC() }),
+				column(r, func(r *figures.SubscriptionRow) uint64 { return r.Version }),
+			}
 		}},
-		{"user_activity", len(rows.Activity), func(b driver.Batch, i int) error {
-			r := &rows.Activity[i]
-			return b.Append(r.TenantID, r.UserID, r.Workload, date(r.Date), r.Version)
+		{"user_activity", len(rows.Activity), func(from, to int) []any {
+			r := rows.Activity[from:to]
+			return []any{
+				column(r, func(r *figures.ActivityRow) string { return r.TenantID }),
+				column(r, func(r *figures.ActivityRow) string { return r.UserID }),
+				column(r, func(r *figures.ActivityRow) string { return r.Workload }),
+				column(r, func(r *figures.ActivityRow) time.Time { return date(r.Date) }),
+				column(r, func(r *figures.ActivityRow) uint64 { return r.Version }),
+			}
 		}},
 	}
 	for _, t := range tables {
 		for start := 0; start < t.n; start += w.chunk {
 			end := min(start+w.chunk, t.n)
 			tok := fmt.Sprintf("%s/%s/%d", token, t.name, start)
+			cols := t.columns(start, end)
 			err := w.retry(ctx, t.name, func() error {
 				bctx := ch.Context(ctx, ch.WithSettings(ch.Settings{"insert_deduplication_token": tok}))
 				b, err := w.conn.PrepareBatch(bctx, "INSERT INTO "+w.db+"."+t.name)
 				if err != nil {
 					return err
 				}
-				for i := start; i < end; i++ {
-					if err := t.append(b, i); err != nil {
+				for i, c := range cols {
+					if err := b.Column(i).Append(c); err != nil {
 						b.Abort()
-						return err
+						return fmt.Errorf("column %d: %w", i, err)
 					}
 				}
 				return b.Send()
@@ -100,6 +138,24 @@ func (w *Writer) Write(ctx context.Context, rows figures.Rows, token string) err
 		}
 	}
 	return nil
+}
+
+// column extracts one column from rows.
+func column[R, T any](rows []R, f func(*R) T) []T {
+	out := make([]T, len(rows))
+	for i := range rows {
+		out[i] = f(&rows[i])
+	}
+	return out
+}
+
+func date(d event.Day) time.Time { return time.Unix(int64(d)*86400, 0).UTC() }
+
+func b8(b bool) uint8 {
+	if b {
+		return 1
+	}
+	return 0
 }
 
 func (w *Writer) retry(ctx context.Context, table string, op func() error) error {
