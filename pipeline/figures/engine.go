@@ -316,11 +316,16 @@ func (e *Engine) Apply(src int32, ev *event.Event) (Outcome, *event.Rejection, e
 
 func (e *Engine) advanceSource(src int32, at int64) {
 	s := e.source(src)
-	s.idle = false
-	if !s.seen || at > s.high {
-		s.seen = true
+	if !s.seen || at > s.high || s.idle {
+		// Only a source that was idle, new, or the one holding the
+		// watermark back can move it: skip the scan over all sources
+		// otherwise (it ran once per event).
+		holding := !s.seen || s.idle || e.watermark == math.MinInt64 || s.high-e.lateness <= e.watermark
+		s.idle, s.seen = false, true
 		s.high = max(s.high, at)
-		e.updateWatermark()
+		if holding {
+			e.updateWatermark()
+		}
 	}
 }
 

@@ -48,7 +48,9 @@ func (e *Engine) Flush(version uint64) Rows {
 	for i := range out.Subscriptions {
 		out.Subscriptions[i].Version = version
 	}
-	out.Activity, e.pendingActivity = e.pendingActivity, nil
+	// The next flush likely holds as many: growing the slice row by row
+	// again cost a sixth of the CPU of a backfill.
+	out.Activity, e.pendingActivity = e.pendingActivity, make([]ActivityRow, 0, len(e.pendingActivity))
 	for i := range out.Activity {
 		out.Activity[i].Version = version
 	}
