@@ -101,7 +101,7 @@ func TestDevStackSurvivesKill9(t *testing.T) {
 	data := t.TempDir()
 	s := startDev(t, bin, data)
 
-	w := &kafka.Writer{Addr: kafka.TCP(s.kafka), Topic: localkafka.UsageTopic, Balancer: &kafka.Murmur2Balancer{}, BatchTimeout: time.Millisecond}
+	w := &kafka.Writer{Addr: kafka.TCP(s.kafka), Topic: localkafka.UsageTopic, Balancer: &kafka.Murmur2Balancer{}, BatchTimeout: time.Millisecond, RequiredAcks: kafka.RequireAll}
 	msgs := make([]kafka.Message, 100)
 	for i := range msgs {
 		msgs[i] = kafka.Message{Key: []byte("t-1"), Value: []byte("event")}

@@ -60,9 +60,21 @@ type Runner struct {
 	next       map[tp]int64 // next offset to process per partition
 	consumed   map[consumedKey]prometheus.Counter
 	stats      figures.Stats // engine counters already added to the metrics
-	pending    map[tp][]kafka.Message
+	pending    map[tp]*paused
 	dead       []deadletter.Entry
 	lastCommit map[tp]int64
+
+	// reading (consume.go)
+	gen       atomic.Pointer[kafka.Generation] // the current one, for commits
+	positions positions
+	credits   map[tp]chan struct{} // batches handed over and not yet applied
+}
+
+// paused holds a partition's messages while it waits for the watermark
+// (ErrAhead), and the batch credits they hold.
+type paused struct {
+	msgs    []kafka.Message
+	batches int
 }
 
 // consumedKey picks a seatflow_events_consumed_total series; resolved once,
@@ -105,7 +117,8 @@ func New(cfg Config, ch driver.Conn) (*Runner, error) {
 		writer: clickhouse.NewWriter(ch, cfg.Database),
 		cps:    clickhouse.NewCheckpoints(ch, cfg.Database, cfg.Group),
 		dlq:    deadletter.NewWriter(cfg.Brokers, cfg.DeadLetterTopic),
-		next:   map[tp]int64{}, pending: map[tp][]kafka.Message{}, lastCommit: map[tp]int64{},
+		next:   map[tp]int64{}, pending: map[tp]*paused{}, lastCommit: map[tp]int64{},
+		positions: positions{next: map[tp]int64{}}, credits: map[tp]chan struct{}{},
 		consumed: map[consumedKey]prometheus.Counter{},
 	}
 	for _, topic := range []string{cfg.LicenseTopic, cfg.UsageTopic} {
@@ -150,34 +163,19 @@ func (r *Runner) Run(ctx context.Context) error {
 		return err
 	}
 	r.ready.Store(true)
-	reader := kafka.NewReader(kafka.ReaderConfig{
-		Brokers: r.cfg.Brokers, GroupID: r.cfg.Group,
-		GroupTopics: []string{r.cfg.LicenseTopic, r.cfg.UsageTopic},
-		StartOffset: kafka.FirstOffset, MinBytes: 1, MaxBytes: 16 << 20, MaxWait: 200 * time.Millisecond,
-		CommitInterval: 0, SessionTimeout: 10 * time.Second, HeartbeatInterval: 2 * time.Second,
-		RebalanceTimeout: 10 * time.Second, JoinGroupBackoff: time.Second,
+	group, err := kafka.NewConsumerGroup(kafka.ConsumerGroupConfig{
+		ID: r.cfg.Group, Brokers: r.cfg.Brokers, Topics: []string{r.cfg.LicenseTopic, r.cfg.UsageTopic},
+		StartOffset: kafka.FirstOffset, SessionTimeout: 10 * time.Second, HeartbeatInterval: 2 * time.Second,
+		RebalanceTimeout: 10 * time.Second, JoinGroupBackoff: time.Second, Timeout: 10 * time.Second,
 	})
-	defer reader.Close()
-
-	msgs := make(chan kafka.Message, 4096)
-	fetchCtx, stopFetch := context.WithCancel(ctx)
-	defer stopFetch()
-	fetchErr := make(chan error, 1)
-	go func() {
-		for {
-			m, err := reader.FetchMessage(fetchCtx)
-			if err != nil {
-				fetchErr <- err
-				return
-			}
-			select {
-			case msgs <- m:
-			case <-fetchCtx.Done():
-				fetchErr <- fetchCtx.Err()
-				return
-			}
-		}
-	}()
+	if err != nil {
+		return fmt.Errorf("consumer group %s: %w", r.cfg.Group, err)
+	}
+	// Readers are stopped by closing the group, after the final flush has
+	// committed through it.
+	defer group.Close()
+	batches := make(chan batch, 2*r.partitions*batchesInFlight)
+	go r.consume(ctx, group, batches)
 
 	flushT := time.NewTicker(r.cfg.FlushInterval)
 	defer flushT.Stop()
@@ -188,19 +186,14 @@ func (r *Runner) Run(ctx context.Context) error {
 	for {
 		select {
 		case <-ctx.Done():
-			return r.shutdown(reader)
-		case err := <-fetchErr:
-			if ctx.Err() != nil {
-				return r.shutdown(reader)
-			}
-			return fmt.Errorf("read Kafka: %w", err)
-		case m := <-msgs:
-			if err := r.process(ctx, &dec, m); err != nil {
+			return r.shutdown()
+		case b := <-batches:
+			if err := r.process(ctx, &dec, b); err != nil {
 				return err
 			}
 		case <-flushT.C:
 			checkpoint := time.Since(lastCheckpoint) >= r.cfg.CheckpointInterval
-			if err := r.flush(ctx, reader, checkpoint); err != nil {
+			if err := r.flush(ctx, checkpoint); err != nil {
 				return err
 			}
 			if checkpoint {
@@ -217,22 +210,22 @@ func (r *Runner) Run(ctx context.Context) error {
 				r.cfg.Log.Warn("read partition ends", "err", err)
 				continue
 			}
-			if r.cfg.Drain && caughtUp && len(msgs) == 0 {
+			if r.cfg.Drain && caughtUp && len(batches) == 0 {
 				for _, s := range r.allPartitions() {
 					r.engine.SetIdle(r.source(s), true)
 				}
-				return r.flush(ctx, reader, true)
+				return r.flush(ctx, true)
 			}
 		}
 	}
 }
 
-func (r *Runner) shutdown(reader *kafka.Reader) error {
+func (r *Runner) shutdown() error {
 	// A clean stop keeps what was done: flush and checkpoint with a fresh
 	// context, bounded in time.
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	if err := r.flush(ctx, reader, true); err != nil {
+	if err := r.flush(ctx, true); err != nil {
 		return fmt.Errorf("final flush: %w", err)
 	}
 	return nil
@@ -267,6 +260,7 @@ func (r *Runner) checkTopics(ctx context.Context) error {
 	var ids []int32
 	for _, t := range r.allPartitions() {
 		ids = append(ids, r.source(t))
+		r.credits[t] = make(chan struct{}, batchesInFlight)
 	}
 	r.engine.SetSources(ids...)
 	return nil
@@ -297,6 +291,7 @@ func (r *Runner) restore(ctx context.Context) error {
 	for _, t := range r.allPartitions() {
 		if off, ok := cp.Offsets[t.String()]; ok {
 			r.next[t] = off
+			r.positions.set(t, off)
 		}
 	}
 	r.cfg.Log.Info("restored state from checkpoint", "version", cp.Version, "state_bytes", len(cp.State),
@@ -304,26 +299,37 @@ func (r *Runner) restore(ctx context.Context) error {
 	return nil
 }
 
-func (r *Runner) process(ctx context.Context, dec *event.Decoder, m kafka.Message) error {
-	t := tp{m.Topic, m.Partition}
-	if next, ok := r.next[t]; ok && m.Offset < next {
-		return nil // covered by the restored checkpoint
-	}
-	if len(r.pending[t]) > 0 { // the partition is paused: keep order
-		r.pending[t] = append(r.pending[t], m)
+// process applies one fetched batch, or queues it behind a paused
+// partition's messages.
+func (r *Runner) process(ctx context.Context, dec *event.Decoder, b batch) error {
+	t := b.tp
+	if p := r.pending[t]; p != nil { // the partition is paused: keep order
+		p.msgs = append(p.msgs, b.msgs...)
+		p.batches++
 		return nil
 	}
-	done, err := r.apply(ctx, dec, m, true)
-	if err != nil {
-		return err
+	next, restored := r.next[t]
+	for i, m := range b.msgs {
+		if restored && m.Offset < next {
+			continue // covered by the restored checkpoint
+		}
+		done, err := r.apply(ctx, dec, m, true)
+		if err != nil {
+			return err
+		}
+		if !done {
+			r.pending[t] = &paused{msgs: b.msgs[i:], batches: 1}
+			r.processed.Add(int64(i))
+			return nil
+		}
+		r.next[t] = m.Offset + 1
 	}
-	if !done {
-		r.pending[t] = append(r.pending[t], m)
-		return nil
+	r.processed.Add(int64(len(b.msgs)))
+	<-r.credits[t]
+	if len(r.pending) > 0 {
+		return r.retryPaused(ctx, dec)
 	}
-	r.next[t] = m.Offset + 1
-	r.processed.Add(1)
-	return r.retryPaused(ctx, dec)
+	return nil
 }
 
 // apply decodes and applies one message; false means it is too far ahead
@@ -341,7 +347,7 @@ func (r *Runner) apply(ctx context.Context, dec *event.Decoder, m kafka.Message,
 		if !flushIfAhead {
 			return false, nil
 		}
-		if err := r.flush(ctx, nil, false); err != nil {
+		if err := r.flush(ctx, false); err != nil {
 			return false, err
 		}
 		outcome, rej, err = r.engine.Apply(src, &ev)
@@ -367,23 +373,25 @@ func (r *Runner) apply(ctx context.Context, dec *event.Decoder, m kafka.Message,
 }
 
 func (r *Runner) retryPaused(ctx context.Context, dec *event.Decoder) error {
-	for t, q := range r.pending {
-		for len(q) > 0 {
-			done, err := r.apply(ctx, dec, q[0], false)
+	for t, p := range r.pending {
+		n := 0
+		for ; n < len(p.msgs); n++ {
+			done, err := r.apply(ctx, dec, p.msgs[n], false)
 			if err != nil {
 				return err
 			}
 			if !done {
 				break
 			}
-			r.next[t] = q[0].Offset + 1
-			r.processed.Add(1)
-			q = q[1:]
+			r.next[t] = p.msgs[n].Offset + 1
 		}
-		if len(q) == 0 {
+		r.processed.Add(int64(n))
+		p.msgs = p.msgs[n:]
+		if len(p.msgs) == 0 {
 			delete(r.pending, t)
-		} else {
-			r.pending[t] = q
+			for range p.batches {
+				<-r.credits[t]
+			}
 		}
 	}
 	return nil
@@ -395,9 +403,8 @@ func (r *Runner) reject(m kafka.Message, rej *event.Rejection) {
 }
 
 // flush writes changed rows and dead letters; with checkpoint it also
-// saves the state and offsets, then commits the offsets to Kafka. reader
-// nil: rows only (the ErrAhead path).
-func (r *Runner) flush(ctx context.Context, reader *kafka.Reader, checkpoint bool) error {
+// saves the state and offsets, then commits the offsets to Kafka.
+func (r *Runner) flush(ctx context.Context, checkpoint bool) error {
 	start := time.Now()
 	r.version = max(r.version+1, uint64(time.Now().UnixNano()))
 	rows := r.engine.Flush(r.version)
@@ -414,6 +421,9 @@ func (r *Runner) flush(ctx context.Context, reader *kafka.Reader, checkpoint boo
 	if err := r.dlq.Write(ctx, r.dead); err != nil {
 		return err
 	}
+	if len(r.dead) > 0 {
+		r.cfg.Log.Info("wrote dead letters", "topic", r.cfg.DeadLetterTopic, "count", len(r.dead), "first_reason", r.dead[0].Reason, "first_detail", r.dead[0].Detail)
+	}
 	r.dead = r.dead[:0]
 	r.flushes.Add(1)
 	m.FlushDuration.Observe(time.Since(start).Seconds())
@@ -425,7 +435,7 @@ func (r *Runner) flush(ctx context.Context, reader *kafka.Reader, checkpoint boo
 	m.Unknown.WithLabelValues("sku").Add(float64(st.UnknownSKUEvents - r.stats.UnknownSKUEvents))
 	m.Unknown.WithLabelValues("workload").Add(float64(st.UnknownWorkloadEvents - r.stats.UnknownWorkloadEvents))
 	r.stats = st
-	if !checkpoint || reader == nil {
+	if !checkpoint {
 		return nil
 	}
 	start = time.Now()
@@ -441,20 +451,27 @@ func (r *Runner) flush(ctx context.Context, reader *kafka.Reader, checkpoint boo
 		return err
 	}
 	m.Checkpoint.Observe(time.Since(start).Seconds())
-	var commits []kafka.Message
+	commits := map[string]map[int]int64{}
 	for t, off := range r.next {
 		if r.lastCommit[t] != off {
-			commits = append(commits, kafka.Message{Topic: t.topic, Partition: t.partition, Offset: off - 1})
+			if commits[t.topic] == nil {
+				commits[t.topic] = map[int]int64{}
+			}
+			commits[t.topic][t.partition] = off
 		}
 	}
-	if len(commits) > 0 {
-		if err := reader.CommitMessages(ctx, commits...); err != nil {
-			// The checkpoint holds the offsets; a later commit catches up.
-			r.cfg.Log.Warn("commit offsets to Kafka", "err", err)
-		} else {
-			for _, c := range commits {
-				r.lastCommit[tp{c.Topic, c.Partition}] = c.Offset + 1
-			}
+	gen := r.gen.Load()
+	if len(commits) == 0 || gen == nil {
+		return nil
+	}
+	if err := gen.CommitOffsets(commits); err != nil {
+		// The checkpoint holds the offsets; a later commit catches up.
+		r.cfg.Log.Warn("commit offsets to Kafka", "err", err)
+		return nil
+	}
+	for topic, parts := range commits {
+		for p, off := range parts {
+			r.lastCommit[tp{topic, p}] = off
 		}
 	}
 	return nil
@@ -487,7 +504,7 @@ func (r *Runner) updateLag(ctx context.Context) (bool, error) {
 			}
 			r.cfg.Metrics.Lag.WithLabelValues(topic, strconv.Itoa(p.Partition)).Set(float64(max(lag, 0)))
 			total += max(lag, 0)
-			if lag <= 0 && len(r.pending[t]) == 0 {
+			if lag <= 0 && r.pending[t] == nil {
 				r.engine.SetIdle(r.source(t), true)
 			} else {
 				all = false

@@ -57,7 +57,7 @@ func TestDrainEqualsReference(t *testing.T) {
 		t.Fatal(err)
 	}
 	produce(t, k, events)
-	w := &kafka.Writer{Addr: kafka.TCP(k.Brokers...), Topic: k.Usage, Balancer: &kafka.Murmur2Balancer{}, BatchTimeout: time.Millisecond}
+	w := &kafka.Writer{Addr: kafka.TCP(k.Brokers...), Topic: k.Usage, Balancer: &kafka.Murmur2Balancer{}, BatchTimeout: time.Millisecond, RequiredAcks: kafka.RequireAll}
 	for _, v := range badMessages {
 		if err := w.WriteMessages(context.Background(), kafka.Message{Key: []byte("tenant-0001"), Value: []byte(v)}); err != nil {
 			t.Fatal(err)
@@ -100,7 +100,7 @@ func produce(t *testing.T, k *testenv.Kafka, events []event.Event) {
 		byTopic[topic] = append(byTopic[topic], kafka.Message{Key: []byte(ev.TenantID), Value: ev.AppendJSON(nil)})
 	}
 	for topic, msgs := range byTopic {
-		w := &kafka.Writer{Addr: kafka.TCP(k.Brokers...), Topic: topic, Balancer: &kafka.Murmur2Balancer{}, BatchTimeout: time.Millisecond, BatchSize: 5000}
+		w := &kafka.Writer{Addr: kafka.TCP(k.Brokers...), Topic: topic, Balancer: &kafka.Murmur2Balancer{}, BatchTimeout: time.Millisecond, BatchSize: 5000, RequiredAcks: kafka.RequireAll}
 		if err := w.WriteMessages(context.Background(), msgs...); err != nil {
 			t.Fatal(err)
 		}
@@ -108,7 +108,8 @@ func produce(t *testing.T, k *testenv.Kafka, events []event.Event) {
 	}
 }
 
-func checkDeadLetters(t *testing.T, k *testenv.Kafka) {
+// deadLetters reads the dead-letter topic: the last message per reason.
+func deadLetters(t *testing.T, k *testenv.Kafka) map[string]kafka.Message {
 	t.Helper()
 	got := map[string]kafka.Message{}
 	for p := 0; p < k.Partitions; p++ {
@@ -128,6 +129,12 @@ func checkDeadLetters(t *testing.T, k *testenv.Kafka) {
 		}
 		rd.Close()
 	}
+	return got
+}
+
+func checkDeadLetters(t *testing.T, k *testenv.Kafka) {
+	t.Helper()
+	got := deadLetters(t, k)
 	for reason, value := range badMessages {
 		m, ok := got[reason]
 		if !ok {
