@@ -26,7 +26,7 @@ var ErrPending = errors.New("figures: flush before writing the state")
 
 // WriteState writes the engine's state; call it right after Flush.
 func (e *Engine) WriteState(w io.Writer) error {
-	if len(e.pendingSubs) > 0 || len(e.pendingActivity) > 0 {
+	if len(e.pendingSubs) > 0 || e.activity.len() > 0 {
 		return ErrPending
 	}
 	bw := &writer{w: bufio.NewWriterSize(w, 1<<20)}

@@ -93,8 +93,8 @@ type Engine struct {
 	// Flush: its rows are not written yet, so its activity must stay.
 	unflushedFrom event.Day
 
-	pendingSubs     []SubscriptionRow
-	pendingActivity []ActivityRow
+	pendingSubs []SubscriptionRow
+	activity    activityLog
 
 	stats Stats
 }

@@ -38,6 +38,10 @@ func (e *Engine) ClosedThrough() event.Day {
 // CurrentDay is the day of the newest event: rows run up to it.
 func (e *Engine) CurrentDay() event.Day { return event.DayOf(e.maxTime) }
 
+// Pending counts the user_activity rows waiting for a Flush: the rows
+// that grow with events between flushes.
+func (e *Engine) Pending() int { return e.activity.len() }
+
 // Flush returns every row that changed since the last Flush, stamped with
 // version (which must grow from call to call): rows of open days as
 // provisional (final = false), rows of closed days as final, and rows of
@@ -48,12 +52,7 @@ func (e *Engine) Flush(version uint64) Rows {
 	for i := range out.Subscriptions {
 		out.Subscriptions[i].Version = version
 	}
-	// The next flush likely holds as many: growing the slice row by row
-	// again cost a sixth of the CPU of a backfill.
-	out.Activity, e.pendingActivity = e.pendingActivity, make([]ActivityRow, 0, len(e.pendingActivity))
-	for i := range out.Activity {
-		out.Activity[i].Version = version
-	}
+	out.Activity = e.activityRows(version)
 	if !e.started {
 		return out
 	}

@@ -10,6 +10,7 @@ import (
 // tenant is one customer's state.
 type tenant struct {
 	id    string
+	num   uint32 // index in Engine.order
 	users userIndex
 
 	act        [][]uint64  // [workload id][user index] day bitmap; nil until used
@@ -30,7 +31,7 @@ func (e *Engine) tenant(id string) *tenant {
 		return t
 	}
 	t := &tenant{
-		id:   string([]byte(id)),
+		id: string([]byte(id)), num: uint32(len(e.order)),
 		skus: map[string]*tenantSKU{}, subs: map[string]*subscription{},
 		firstDay: math.MaxInt32, dirtyFrom: math.MaxInt32,
 	}
@@ -65,9 +66,7 @@ func (e *Engine) applyUsage(t *tenant, ev *event.Event, day event.Day) *event.Re
 	bit := uint64(1) << uint(day-e.base)
 	if col[u]&bit == 0 {
 		col[u] |= bit
-		e.pendingActivity = append(e.pendingActivity, ActivityRow{
-			TenantID: t.id, UserID: string([]byte(ev.UserID)), Workload: e.workloads[w], Date: day,
-		})
+		e.activity.add(t.num, ev.UserID, w, day)
 	}
 	if day < t.firstUsage[w] {
 		t.firstUsage[w] = day
