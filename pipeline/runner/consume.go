@@ -15,7 +15,7 @@ import (
 // about a core per 0.5M messages here. Reading whole fetches per partition
 // (Conn.ReadBatch) and handing them over as one batch does not.
 const (
-	fetchMaxBytes = 1 << 20
+	fetchMaxBytes = 256 << 10 // compressed: about 1 MB, 5000 events, when lz4-compressed
 	fetchMaxWait  = 500 * time.Millisecond
 	// batches a partition may have handed over but not yet applied: this
 	// bounds memory while a partition is paused (ErrAhead).

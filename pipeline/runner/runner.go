@@ -43,6 +43,10 @@ type Config struct {
 	Now func() time.Time
 }
 
+// maxPendingRows triggers a flush before the interval: about 30 MB of
+// pending user_activity rows, and one insert of a size ClickHouse likes.
+const maxPendingRows = 1_000_000
+
 // Runner is one pipeline instance.
 type Runner struct {
 	cfg     Config
@@ -68,6 +72,8 @@ type Runner struct {
 	gen       atomic.Pointer[kafka.Generation] // the current one, for commits
 	positions positions
 	credits   map[tp]chan struct{} // batches handed over and not yet applied
+
+	sink *sink // writes flushes (sink.go)
 }
 
 // paused holds a partition's messages while it waits for the watermark
@@ -176,6 +182,8 @@ func (r *Runner) Run(ctx context.Context) error {
 	defer group.Close()
 	batches := make(chan batch, 2*r.partitions*batchesInFlight)
 	go r.consume(ctx, group, batches)
+	r.sink = r.startSink(ctx)
+	defer r.sink.stop() // on errors: the last checkpoint holds what was not written
 
 	flushT := time.NewTicker(r.cfg.FlushInterval)
 	defer flushT.Stop()
@@ -187,6 +195,8 @@ func (r *Runner) Run(ctx context.Context) error {
 		select {
 		case <-ctx.Done():
 			return r.shutdown()
+		case <-r.sink.dead:
+			return r.sink.failure()
 		case b := <-batches:
 			if err := r.process(ctx, &dec, b); err != nil {
 				return err
@@ -214,7 +224,10 @@ func (r *Runner) Run(ctx context.Context) error {
 				for _, s := range r.allPartitions() {
 					r.engine.SetIdle(r.source(s), true)
 				}
-				return r.flush(ctx, true)
+				if err := r.flush(ctx, true); err != nil {
+					return err
+				}
+				return r.sink.finish(ctx)
 			}
 		}
 	}
@@ -226,6 +239,9 @@ func (r *Runner) shutdown() error {
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	if err := r.flush(ctx, true); err != nil {
+		return fmt.Errorf("final flush: %w", err)
+	}
+	if err := r.sink.finish(ctx); err != nil {
 		return fmt.Errorf("final flush: %w", err)
 	}
 	return nil
@@ -326,6 +342,13 @@ func (r *Runner) process(ctx context.Context, dec *event.Decoder, b batch) error
 	}
 	r.processed.Add(int64(len(b.msgs)))
 	<-r.credits[t]
+	if r.engine.Pending() >= maxPendingRows {
+		// a backfill finds rows faster than the flush interval wants
+		// them: flush early, which bounds memory and keeps inserts even
+		if err := r.flush(ctx, false); err != nil {
+			return err
+		}
+	}
 	if len(r.pending) > 0 {
 		return r.retryPaused(ctx, dec)
 	}
@@ -402,31 +425,15 @@ func (r *Runner) reject(m kafka.Message, rej *event.Rejection) {
 	r.dead = append(r.dead, deadletter.Entry{Source: m, Reason: string(rej.Reason), Detail: rej.Detail})
 }
 
-// flush writes changed rows and dead letters; with checkpoint it also
-// saves the state and offsets, then commits the offsets to Kafka.
+// flush takes the changed rows and dead letters (and, with checkpoint, the
+// state and offsets) and queues them for the sink.
 func (r *Runner) flush(ctx context.Context, checkpoint bool) error {
-	start := time.Now()
+	w := write{start: time.Now()}
 	r.version = max(r.version+1, uint64(time.Now().UnixNano()))
-	rows := r.engine.Flush(r.version)
-	if err := r.writer.Write(ctx, rows, strconv.FormatUint(r.version, 10)); err != nil {
-		return err
-	}
-	r.ready.Store(true)
+	w.version = r.version
+	w.rows = r.engine.Flush(r.version)
+	w.dead, r.dead = r.dead, nil
 	m := r.cfg.Metrics
-	m.SinkRows.WithLabelValues("deployment_daily").Add(float64(len(rows.Deployment)))
-	m.SinkRows.WithLabelValues("usage_daily").Add(float64(len(rows.Usage)))
-	m.SinkRows.WithLabelValues("workload_daily").Add(float64(len(rows.Workload)))
-	m.SinkRows.WithLabelValues("subscriptions").Add(float64(len(rows.Subscriptions)))
-	m.SinkRows.WithLabelValues("user_activity").Add(float64(len(rows.Activity)))
-	if err := r.dlq.Write(ctx, r.dead); err != nil {
-		return err
-	}
-	if len(r.dead) > 0 {
-		r.cfg.Log.Info("wrote dead letters", "topic", r.cfg.DeadLetterTopic, "count", len(r.dead), "first_reason", r.dead[0].Reason, "first_detail", r.dead[0].Detail)
-	}
-	r.dead = r.dead[:0]
-	r.flushes.Add(1)
-	m.FlushDuration.Observe(time.Since(start).Seconds())
 	if wm := r.engine.Watermark(); wm > 0 {
 		m.Watermark.Set(float64(wm) / 1e9)
 	}
@@ -435,46 +442,20 @@ func (r *Runner) flush(ctx context.Context, checkpoint bool) error {
 	m.Unknown.WithLabelValues("sku").Add(float64(st.UnknownSKUEvents - r.stats.UnknownSKUEvents))
 	m.Unknown.WithLabelValues("workload").Add(float64(st.UnknownWorkloadEvents - r.stats.UnknownWorkloadEvents))
 	r.stats = st
-	if !checkpoint {
-		return nil
-	}
-	start = time.Now()
-	var state bytes.Buffer
-	if err := r.engine.WriteState(&state); err != nil {
-		return err
-	}
-	offsets := map[string]int64{}
-	for t, off := range r.next {
-		offsets[t.String()] = off
-	}
-	if err := r.cps.Save(ctx, clickhouse.Checkpoint{Version: r.version, Offsets: offsets, State: state.Bytes()}); err != nil {
-		return err
-	}
-	m.Checkpoint.Observe(time.Since(start).Seconds())
-	commits := map[string]map[int]int64{}
-	for t, off := range r.next {
-		if r.lastCommit[t] != off {
-			if commits[t.topic] == nil {
-				commits[t.topic] = map[int]int64{}
-			}
-			commits[t.topic][t.partition] = off
+	if checkpoint {
+		start := time.Now()
+		var state bytes.Buffer
+		if err := r.engine.WriteState(&state); err != nil {
+			return err
 		}
-	}
-	gen := r.gen.Load()
-	if len(commits) == 0 || gen == nil {
-		return nil
-	}
-	if err := gen.CommitOffsets(commits); err != nil {
-		// The checkpoint holds the offsets; a later commit catches up.
-		r.cfg.Log.Warn("commit offsets to Kafka", "err", err)
-		return nil
-	}
-	for topic, parts := range commits {
-		for p, off := range parts {
-			r.lastCommit[tp{topic, p}] = off
+		offsets := map[string]int64{}
+		for t, off := range r.next {
+			offsets[t.String()] = off
 		}
+		w.checkpoint = &clickhouse.Checkpoint{Version: r.version, Offsets: offsets, State: state.Bytes()}
+		w.stateTime = time.Since(start)
 	}
-	return nil
+	return r.sink.send(ctx, w)
 }
 
 // updateLag reads every partition's end, sets the lag gauges, marks
