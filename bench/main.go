@@ -43,7 +43,7 @@ func main() {
 	events := flag.String("events", "1000000,3000000,10000000", "event counts for the end-to-end figures")
 	core := flag.Int("core-events", 5_000_000, "usage events for the core figure")
 	sqlDays := flag.Int("sql-days", 35, "days of events for the SQL-way comparison")
-	sqlTenants := flag.Int("sql-tenants", 200, "tenants for the SQL-way comparison")
+	sqlTenants := flag.String("sql-tenants", "200,1000", "tenant counts (120 users each) for the SQL-way comparison")
 	out := flag.String("out", "bench/results.json", "where to write the figures")
 	svg := flag.String("chart", "bench/chart.svg", "where to draw throughput and memory against size")
 	only := flag.String("only", "core,memory,restart,e2e,sql", "which parts to run")
@@ -112,11 +112,13 @@ func main() {
 	}
 	if parts["sql"] {
 		fmt.Fprintln(os.Stderr, "the SQL way, same data and engine")
-		rs, err := sqlWay(ctx, cat, *sqlTenants, *sqlDays)
-		if err != nil {
-			fail(err)
+		for _, n := range ints(*sqlTenants) {
+			rs, err := sqlWay(ctx, cat, n, *sqlDays)
+			if err != nil {
+				fail(err)
+			}
+			add(rs...)
 		}
-		add(rs...)
 	}
 	printTable(rep)
 	b, _ := json.MarshalIndent(rep, "", "  ")

@@ -50,29 +50,43 @@ func sqlWay(ctx context.Context, cat *catalog.Catalog, tenants, days int) ([]Res
 	backfill, hour := all[:split], all[split:]
 	lastDay := time.Unix(0, last).UTC().Format("2006-01-02")
 
-	// seatflow: decode, apply, flush, write rows (no Kafka on either side)
+	// seatflow: decode, apply, flush, write rows (no Kafka on either side).
+	// The per-user user_activity rows, which the SQL way does not produce,
+	// are written last and timed apart.
 	e, _ := figures.New(figures.Config{Catalog: cat})
 	e.SetSources(0)
 	w := sink.NewWriter(conn, "seatflow")
+	var detail time.Duration
+	write := func(rows figures.Rows, token string) error {
+		activity := rows.Activity
+		rows.Activity = nil
+		if err := w.Write(ctx, rows, token); err != nil {
+			return err
+		}
+		t0 := time.Now()
+		defer func() { detail += time.Since(t0) }()
+		return w.Write(ctx, figures.Rows{Activity: activity}, token+"/activity")
+	}
 	apply := func(msgs [][]byte, version uint64) error {
 		for _, m := range msgs {
 			if r := d.Decode(m, last+int64(time.Hour), &ev); r != nil {
 				return r
 			}
 			if _, _, err := e.Apply(0, &ev); err == figures.ErrAhead {
-				if err := w.Write(ctx, e.Flush(version), fmt.Sprint("a", version, ev.EventID)); err != nil {
+				if err := write(e.Flush(version), fmt.Sprint("a", version, ev.EventID)); err != nil {
 					return err
 				}
 				e.Apply(0, &ev)
 			}
 		}
-		return w.Write(ctx, e.Flush(version+1), fmt.Sprint(version+1))
+		return write(e.Flush(version+1), fmt.Sprint(version+1))
 	}
 	t0 := time.Now()
 	if err := apply(backfill, 10); err != nil {
 		return nil, err
 	}
-	sfBackfill := time.Since(t0)
+	sfBackfill, sfDetail := time.Since(t0), detail
+	detail = 0
 	t0 = time.Now()
 	if err := apply(hour, 20); err != nil {
 		return nil, err
@@ -168,12 +182,16 @@ func sqlWay(ctx context.Context, cat *catalog.Catalog, tenants, days int) ([]Res
 		return nil, err
 	}
 	sqlFresh := time.Since(t0)
+	size := fmt.Sprintf("%d tenants", tenants)
 	return []Result{
-		{Name: "backfill: seatflow", Size: len(backfill), Value: sfBackfill.Seconds(), Unit: "s", Note: fmt.Sprintf("%d days, %d tenants: decode, apply, write all rows", days, tenants)},
-		{Name: "backfill: SQL way", Size: len(backfill), Value: sqlBackfill.Seconds(), Unit: "s", Note: fmt.Sprintf("insert %.1f s + query; %d (tenant, SKU, day) rows", sqlInsert.Seconds(), rows)},
-		{Name: "backfill speed-up", Value: sqlBackfill.Seconds() / sfBackfill.Seconds(), Unit: "x", Target: ">= 3x"},
-		{Name: "freshness: seatflow", Size: len(hour), Value: sfFresh.Seconds(), Unit: "s", Note: "one more hour of events to rows"},
-		{Name: "freshness: SQL way", Size: len(hour), Value: sqlFresh.Seconds(), Unit: "s", Note: "insert the hour + recompute today"},
-		{Name: "freshness speed-up", Value: sqlFresh.Seconds() / sfFresh.Seconds(), Unit: "x", Target: ">= 20x"},
+		{Name: "backfill: seatflow", Size: len(backfill), Value: sfBackfill.Seconds(), Unit: "s",
+			Note: fmt.Sprintf("%s, %d days: decode, apply, write all rows (user_activity %.1f s of it)", size, days, sfDetail.Seconds())},
+		{Name: "backfill: SQL way", Size: len(backfill), Value: sqlBackfill.Seconds(), Unit: "s", Note: fmt.Sprintf("%s: insert %.1f s + query; %d (tenant, SKU, day) rows", size, sqlInsert.Seconds(), rows)},
+		{Name: "backfill speed-up", Size: len(backfill), Value: sqlBackfill.Seconds() / sfBackfill.Seconds(), Unit: "x", Target: ">= 3x", Note: size},
+		{Name: "backfill speed-up, figures only", Size: len(backfill), Value: sqlBackfill.Seconds() / (sfBackfill - sfDetail).Seconds(), Unit: "x",
+			Note: size + ": seatflow without the per-user user_activity rows, which the SQL way does not produce"},
+		{Name: "freshness: seatflow", Size: len(hour), Value: sfFresh.Seconds(), Unit: "s", Note: size + ": one more hour of events to rows"},
+		{Name: "freshness: SQL way", Size: len(hour), Value: sqlFresh.Seconds(), Unit: "s", Note: size + ": insert the hour + recompute today"},
+		{Name: "freshness speed-up", Size: len(hour), Value: sqlFresh.Seconds() / sfFresh.Seconds(), Unit: "x", Target: ">= 20x", Note: size},
 	}, nil
 }
