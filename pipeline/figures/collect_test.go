@@ -6,6 +6,7 @@ import (
 	"sort"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/seatflow/seatflow/pipeline/catalog"
 	"github.com/seatflow/seatflow/pipeline/event"
@@ -127,22 +128,11 @@ func (tb *table) diff(ref reference.Result) []string {
 }
 
 func day(s string) event.Day {
-	var y, m, d int
-	fmt.Sscanf(s, "%d-%d-%d", &y, &m, &d)
-	return event.DayOf(int64(daysFromCivil(y, m, d)) * event.NanosPerDay)
-}
-
-// daysFromCivil is Howard Hinnant's days-from-civil, to avoid time zones.
-func daysFromCivil(y, m, d int) int {
-	if m <= 2 {
-		y--
+	t, err := time.Parse(time.DateOnly, s)
+	if err != nil {
+		panic(err)
 	}
-	era := y / 400
-	yoe := y - era*400
-	mp := (m + 9) % 12
-	doy := (153*mp+2)/5 + d - 1
-	doe := yoe*365 + yoe/4 - yoe/100 + doy
-	return era*146097 + doe - 719468
+	return event.DayOf(t.UnixNano())
 }
 
 func must(t testing.TB, msgs []string) {
