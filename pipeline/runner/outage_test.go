@@ -4,6 +4,7 @@ import (
 	"context"
 	"log/slog"
 	"os"
+	"strings"
 	"testing"
 	"time"
 
@@ -75,4 +76,47 @@ func TestClickHouseOutage(t *testing.T) {
 	last := event.DayOf(events[len(events)-1].OccurredAt)
 	must(t, compare(t, conn, "seatflow", reference.Compute(events, cat, last)))
 	noDuplicates(t, conn, "seatflow")
+}
+
+// TestSinkFailureStopsRun drops a table under the running pipeline: the
+// insert fails for good (not a transient error), and Run returns that
+// error instead of retrying or hanging.
+func TestSinkFailureStopsRun(t *testing.T) {
+	ctx := context.Background()
+	k := testenv.StartKafka(t, testenv.KafkaOptions{Partitions: 2})
+	chEnv := testenv.StartClickHouse(t)
+	conn := chEnv.Open(t)
+	events, cat := simulated(t, 5, 20)
+	produce(t, k, events)
+	r, err := runner.New(runner.Config{
+		Brokers: k.Brokers, LicenseTopic: k.License, UsageTopic: k.Usage, DeadLetterTopic: k.DeadLetter,
+		Group: "sink-failure", Database: chEnv.Database, FlushInterval: 50 * time.Millisecond, CheckpointInterval: time.Hour,
+		Catalog: cat, Log: slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelError})),
+		Metrics: runner.NewMetrics(prometheus.NewRegistry()),
+	}, conn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	runCtx, cancel := context.WithTimeout(ctx, time.Minute)
+	defer cancel()
+	done := make(chan error, 1)
+	go func() { done <- r.Run(runCtx) }()
+	for _, _, f := r.Progress(); f == 0; _, _, f = r.Progress() {
+		if runCtx.Err() != nil {
+			t.Fatal("no flush within the test's time")
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	if err := conn.Exec(ctx, "DROP TABLE "+chEnv.Database+".usage_daily"); err != nil {
+		t.Fatal(err)
+	}
+	produce(t, k, events[:100]) // more rows to write (replays: their rows change nothing, but the days are recomputed)
+	select {
+	case err := <-done:
+		if err == nil || !strings.Contains(err.Error(), "usage_daily") {
+			t.Fatalf("Run returned %v, want an error naming usage_daily", err)
+		}
+	case <-runCtx.Done():
+		t.Fatal("Run neither failed nor returned after its table was dropped")
+	}
 }
