@@ -355,7 +355,7 @@ func (e *Engine) shift(by event.Day) {
 		}
 		for _, ts := range t.skus {
 			for _, h := range ts.hist {
-				h.valid = false
+				h.shift(by)
 			}
 		}
 	}

@@ -198,6 +198,23 @@ func (h *history) bitsFor(base event.Day) (held, ends uint64) {
 	return held, ends
 }
 
+// shift moves the cached bits along with the bitmaps' first day, rather
+// than recomputing them (the bitmaps slide every day, and recomputing every
+// recent history cost a quarter of a backfill's flushes). No event lies
+// beyond the last day, so the new days hold the state that day ended in.
+func (h *history) shift(by event.Day) {
+	if !h.valid || by >= bits {
+		h.valid = false
+		return
+	}
+	var fill uint64
+	if h.ends>>(bits-1) == 1 {
+		fill = ^uint64(0) << (bits - uint(by))
+	}
+	h.held = h.held>>uint(by) | fill
+	h.ends = h.ends>>uint(by) | fill
+}
+
 // subscription is one subscription's versions, oldest first; versions
 // older than the window are folded so that only the last of them remains.
 type subscription struct {
