@@ -73,7 +73,8 @@ type Runner struct {
 	positions positions
 	credits   map[tp]chan struct{} // batches handed over and not yet applied
 
-	sink *sink // writes flushes (sink.go)
+	sink  *sink         // writes flushes (sink.go)
+	kafka *kafka.Client // partition ends, for lag
 }
 
 // paused holds a partition's messages while it waits for the watermark
@@ -126,6 +127,7 @@ func New(cfg Config, ch driver.Conn) (*Runner, error) {
 		next:   map[tp]int64{}, pending: map[tp]*paused{}, lastCommit: map[tp]int64{},
 		positions: positions{next: map[tp]int64{}}, credits: map[tp]chan struct{}{},
 		consumed: map[consumedKey]prometheus.Counter{},
+		kafka:    &kafka.Client{Addr: kafka.TCP(cfg.Brokers...), Timeout: 5 * time.Second},
 	}
 	for _, topic := range []string{cfg.LicenseTopic, cfg.UsageTopic} {
 		for _, k := range []event.Kind{event.Subscription, event.Assignment, event.Usage} {
@@ -325,11 +327,12 @@ func (r *Runner) process(ctx context.Context, dec *event.Decoder, b batch) error
 		return nil
 	}
 	next, restored := r.next[t]
+	now := r.cfg.Now().UnixNano() // one clock reading a batch: it only bounds future timestamps
 	for i, m := range b.msgs {
 		if restored && m.Offset < next {
 			continue // covered by the restored checkpoint
 		}
-		done, err := r.apply(ctx, dec, m, true)
+		done, err := r.apply(ctx, dec, m, now, true)
 		if err != nil {
 			return err
 		}
@@ -358,9 +361,9 @@ func (r *Runner) process(ctx context.Context, dec *event.Decoder, b batch) error
 // apply decodes and applies one message; false means it is too far ahead
 // of the watermark (even after a flush, with flushIfAhead), and its
 // partition pauses.
-func (r *Runner) apply(ctx context.Context, dec *event.Decoder, m kafka.Message, flushIfAhead bool) (bool, error) {
+func (r *Runner) apply(ctx context.Context, dec *event.Decoder, m kafka.Message, now int64, flushIfAhead bool) (bool, error) {
 	var ev event.Event
-	if rej := dec.Decode(m.Value, r.cfg.Now().UnixNano(), &ev); rej != nil {
+	if rej := dec.Decode(m.Value, now, &ev); rej != nil {
 		r.reject(m, rej)
 		return true, nil
 	}
@@ -396,10 +399,11 @@ func (r *Runner) apply(ctx context.Context, dec *event.Decoder, m kafka.Message,
 }
 
 func (r *Runner) retryPaused(ctx context.Context, dec *event.Decoder) error {
+	now := r.cfg.Now().UnixNano()
 	for t, p := range r.pending {
 		n := 0
 		for ; n < len(p.msgs); n++ {
-			done, err := r.apply(ctx, dec, p.msgs[n], false)
+			done, err := r.apply(ctx, dec, p.msgs[n], now, false)
 			if err != nil {
 				return err
 			}
@@ -461,12 +465,11 @@ func (r *Runner) flush(ctx context.Context, checkpoint bool) error {
 // updateLag reads every partition's end, sets the lag gauges, marks
 // caught-up partitions idle, and says whether all are caught up.
 func (r *Runner) updateLag(ctx context.Context) (bool, error) {
-	client := &kafka.Client{Addr: kafka.TCP(r.cfg.Brokers...), Timeout: 5 * time.Second}
 	req := &kafka.ListOffsetsRequest{Topics: map[string][]kafka.OffsetRequest{}}
 	for _, t := range r.allPartitions() {
 		req.Topics[t.topic] = append(req.Topics[t.topic], kafka.LastOffsetOf(t.partition))
 	}
-	resp, err := client.ListOffsets(ctx, req)
+	resp, err := r.kafka.ListOffsets(ctx, req)
 	if err != nil {
 		return false, err
 	}
