@@ -83,8 +83,6 @@ func (e *Engine) Flush(version uint64) Rows {
 	return out
 }
 
-func (e *Engine) emit(t *tenant, k rowKey, v rowValue) bool { return t.emitted.update(k, v) }
-
 // windowMask has the bits of days [d-27, d].
 func (e *Engine) windowMask(d event.Day) uint64 {
 	hi := int(d - e.base)
@@ -163,7 +161,7 @@ func (e *Engine) tenantRows(t *tenant, d event.Day, final bool, version uint64, 
 			}
 		}
 		qualified := min(nAssigned, sold)
-		if e.emit(t, rowKey{kind: kindDeployment, sku: ts.num, day: d}, rowValue{a: sold, b: trial, c: nAssigned, final: final}) {
+		if t.emitted.update(rowKey{kind: kindDeployment, sku: ts.num, day: d}, rowValue{a: sold, b: trial, c: nAssigned, final: final}) {
 			out.Deployment = append(out.Deployment, DeploymentRow{
 				TenantID: t.id, SKU: ts.info.name, Product: ts.info.product, Date: d,
 				Sold: sold, Trial: trial, Assigned: nAssigned, Qualified: qualified,
@@ -171,7 +169,7 @@ func (e *Engine) tenantRows(t *tenant, d event.Day, final bool, version uint64, 
 			})
 		}
 		usage := func(w uint8, name string, active int64) {
-			if e.emit(t, rowKey{kind: kindUsage, sku: ts.num, workload: w, day: d}, rowValue{a: active, b: qualified, final: final}) {
+			if t.emitted.update(rowKey{kind: kindUsage, sku: ts.num, workload: w, day: d}, rowValue{a: active, b: qualified, final: final}) {
 				out.Usage = append(out.Usage, UsageRow{
 					TenantID: t.id, SKU: ts.info.name, Workload: name, Date: d,
 					ActiveUsers: active, Qualified: qualified, UsagePct: pct(active, qualified),
@@ -194,7 +192,7 @@ func (e *Engine) tenantRows(t *tenant, d event.Day, final bool, version uint64, 
 				n++
 			}
 		}
-		if e.emit(t, rowKey{kind: kindWorkload, workload: uint8(w), day: d}, rowValue{a: n, final: final}) {
+		if t.emitted.update(rowKey{kind: kindWorkload, workload: uint8(w), day: d}, rowValue{a: n, final: final}) {
 			out.Workload = append(out.Workload, WorkloadRow{
 				TenantID: t.id, Workload: e.workloads[w], Date: d, ActiveUsers: n, Final: final, Version: version,
 			})
