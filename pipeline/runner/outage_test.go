@@ -39,14 +39,8 @@ func TestClickHouseOutage(t *testing.T) {
 	}
 	runCtx, cancel := context.WithTimeout(ctx, 3*time.Minute)
 	defer cancel()
-	done := make(chan error, 1)
-	go func() { done <- r.Run(runCtx) }()
-	for p, _, _ := r.Progress(); p == 0; p, _, _ = r.Progress() {
-		if runCtx.Err() != nil {
-			t.Fatal("the pipeline processed nothing within the test's time")
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
+	done := runInBackground(runCtx, r)
+	waitUntil(t, runCtx, "a processed event", func() bool { p, _, _ := r.Progress(); return p > 0 })
 	own.Kill() // ClickHouse goes away mid-run
 	produce(t, k, events[half:])
 	deadline := time.Now().Add(30 * time.Second)
@@ -56,6 +50,9 @@ func TestClickHouseOutage(t *testing.T) {
 	if r.Ready() {
 		t.Fatal("the pipeline stayed ready while ClickHouse was down")
 	}
+	// The failing write holds the sink and one more flush may queue
+	// behind it; the flush after that waits, and consuming stops.
+	time.Sleep(3 * 100 * time.Millisecond) // three flush intervals
 	stalled, _, _ := r.Progress()
 	time.Sleep(500 * time.Millisecond)
 	if p, _, _ := r.Progress(); p != stalled {
@@ -99,18 +96,15 @@ func TestSinkFailureStopsRun(t *testing.T) {
 	}
 	runCtx, cancel := context.WithTimeout(ctx, time.Minute)
 	defer cancel()
-	done := make(chan error, 1)
-	go func() { done <- r.Run(runCtx) }()
-	for _, _, f := r.Progress(); f == 0; _, _, f = r.Progress() {
-		if runCtx.Err() != nil {
-			t.Fatal("no flush within the test's time")
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
+	done := runInBackground(runCtx, r)
+	waitUntil(t, runCtx, "a flush", func() bool { _, _, f := r.Progress(); return f > 0 })
 	if err := conn.Exec(ctx, "DROP TABLE "+chEnv.Database+".usage_daily"); err != nil {
 		t.Fatal(err)
 	}
-	produce(t, k, events[:100]) // more rows to write (replays: their rows change nothing, but the days are recomputed)
+	// a seat in a new tenant: new usage_daily rows that must be written
+	last := events[len(events)-1]
+	produce(t, k, []event.Event{{Kind: event.Assignment, EventID: "after-drop", OccurredAt: last.OccurredAt,
+		TenantID: "tenant-after-drop", UserID: "u-1", SKU: "O365_E3", Assigned: true}})
 	select {
 	case err := <-done:
 		if err == nil || !strings.Contains(err.Error(), "usage_daily") {
@@ -118,5 +112,23 @@ func TestSinkFailureStopsRun(t *testing.T) {
 		}
 	case <-runCtx.Done():
 		t.Fatal("Run neither failed nor returned after its table was dropped")
+	}
+}
+
+// runInBackground runs r until ctx ends and hands back Run's result.
+func runInBackground(ctx context.Context, r *runner.Runner) <-chan error {
+	done := make(chan error, 1)
+	go func() { done <- r.Run(ctx) }()
+	return done
+}
+
+// waitUntil polls cond, failing the test if ctx ends first.
+func waitUntil(t *testing.T, ctx context.Context, what string, cond func() bool) {
+	t.Helper()
+	for !cond() {
+		if ctx.Err() != nil {
+			t.Fatalf("no %s within the test's time", what)
+		}
+		time.Sleep(10 * time.Millisecond)
 	}
 }
