@@ -90,36 +90,26 @@ func main() {
 			add(heapPerUser(cat, n))
 		}
 	}
-	if parts["restart"] {
-		fmt.Fprintln(os.Stderr, "restart: checkpoint read from ClickHouse and restored")
-		for _, n := range ints(*users) {
-			rs, err := restart(ctx, cat, n)
+	// each runs a part at every size of a -flag list
+	each := func(part, title, sizes string, run func(n int) ([]Result, error)) {
+		if !parts[part] {
+			return
+		}
+		fmt.Fprintln(os.Stderr, title)
+		for _, n := range ints(sizes) {
+			rs, err := run(n)
 			if err != nil {
 				fail(err)
 			}
 			add(rs...)
 		}
 	}
-	if parts["e2e"] {
-		fmt.Fprintln(os.Stderr, "end to end: dev broker -> seatflow run --drain -> local ClickHouse")
-		for _, n := range ints(*events) {
-			rs, err := endToEnd(ctx, n)
-			if err != nil {
-				fail(err)
-			}
-			add(rs...)
-		}
-	}
-	if parts["sql"] {
-		fmt.Fprintln(os.Stderr, "the SQL way, same data and engine")
-		for _, n := range ints(*sqlTenants) {
-			rs, err := sqlWay(ctx, cat, n, *sqlDays)
-			if err != nil {
-				fail(err)
-			}
-			add(rs...)
-		}
-	}
+	each("restart", "restart: checkpoint read from ClickHouse and restored", *users,
+		func(n int) ([]Result, error) { return restart(ctx, cat, n) })
+	each("e2e", "end to end: dev broker -> seatflow run --drain -> local ClickHouse", *events,
+		func(n int) ([]Result, error) { return endToEnd(ctx, n) })
+	each("sql", "the SQL way, same data and engine", *sqlTenants,
+		func(n int) ([]Result, error) { return sqlWay(ctx, cat, n, *sqlDays) })
 	printTable(rep)
 	b, _ := json.MarshalIndent(rep, "", "  ")
 	if err := os.WriteFile(*out, append(b, '\n'), 0o644); err != nil {
