@@ -1,11 +1,16 @@
 package figures
 
-import "github.com/seatflow/seatflow/pipeline/event"
+import (
+	"cmp"
+	"slices"
+
+	"github.com/seatflow/seatflow/pipeline/event"
+)
 
 // activityLog holds the user_activity rows found since the last Flush. A
 // backfill finds about one per usage event, millions between flushes, so
 // it holds them without pointers (the garbage collector need not scan
-// them, and there is no string per row): entries of 16 bytes, and the
+// them, and there is no string per row): entries of 20 bytes, and the
 // users' IDs in one byte buffer.
 type activityLog struct {
 	entries []activityEntry
@@ -14,34 +19,124 @@ type activityLog struct {
 
 type activityEntry struct {
 	tenant   uint32 // index in Engine.order
+	user     uint32 // index in the tenant's userIndex
 	idStart  uint32 // the user ID is ids[idStart : idStart+idLen]
 	day      event.Day
 	idLen    uint16
 	workload uint8
 }
 
-func (l *activityLog) add(tenant uint32, userID string, workload uint8, day event.Day) {
+func (l *activityLog) add(tenant, user uint32, userID string, workload uint8, day event.Day) {
 	l.entries = append(l.entries, activityEntry{
-		tenant: tenant, idStart: uint32(len(l.ids)), idLen: uint16(len(userID)), workload: workload, day: day,
+		tenant: tenant, user: user, idStart: uint32(len(l.ids)), idLen: uint16(len(userID)), workload: workload, day: day,
 	})
 	l.ids = append(l.ids, userID...)
 }
 
 func (l *activityLog) len() int { return len(l.entries) }
 
-// rows turns the log into rows stamped with version, and empties it.
+// activityRows turns the log into rows stamped with version, and empties
+// it. The rows come in user_activity's key order (tenant_id, user_id,
+// workload, date): ClickHouse skips its own sort for a sorted block, which
+// makes the insert of these rows, the largest of a flush, about twice as
+// fast. The order costs no string sort per row: tenants and workloads are
+// few, each tenant's users in the log are ranked once, and a counting sort
+// by (user, workload) keeps the log's day order, which is nearly sorted
+// already (only late events break it).
 func (e *Engine) activityRows(version uint64) []ActivityRow {
 	l := &e.activity
 	if len(l.entries) == 0 {
 		return nil
 	}
 	ids := string(l.ids) // one copy; each row's UserID is a substring of it
-	out := make([]ActivityRow, len(l.entries))
-	for i, a := range l.entries {
-		out[i] = ActivityRow{
-			TenantID: e.order[a.tenant].id, UserID: ids[a.idStart : a.idStart+uint32(a.idLen)],
-			Workload: e.workloads[a.workload], Date: a.day, Version: version,
+	id := func(a *activityEntry) string { return ids[a.idStart : a.idStart+uint32(a.idLen)] }
+
+	// entries grouped by tenant, tenants in ID order
+	count := make([]int, len(e.order)+1)
+	for i := range l.entries {
+		count[l.entries[i].tenant+1]++
+	}
+	var tenants []uint32
+	for num, n := range count[1:] {
+		if n > 0 {
+			tenants = append(tenants, uint32(num))
 		}
+	}
+	slices.SortFunc(tenants, func(a, b uint32) int { return cmp.Compare(e.order[a].id, e.order[b].id) })
+	start := make([]int, len(e.order))
+	pos := 0
+	for _, num := range tenants {
+		start[num] = pos
+		pos += count[num+1]
+	}
+	grouped := make([]activityEntry, len(l.entries))
+	for i := range l.entries {
+		a := &l.entries[i]
+		grouped[start[a.tenant]] = *a
+		start[a.tenant]++
+	}
+
+	nw := len(e.workloads)
+	wlRank := make([]int, nw)
+	byName := make([]int, nw)
+	for i := range byName {
+		byName[i] = i
+	}
+	slices.SortFunc(byName, func(a, b int) int { return cmp.Compare(e.workloads[a], e.workloads[b]) })
+	for r, w := range byName {
+		wlRank[w] = r
+	}
+
+	out := make([]ActivityRow, len(grouped))
+	var rank []uint32  // user index → 1 + rank among this tenant's users in the log
+	var users []uint32 // a first entry of each of those users
+	var bucket []int   // (user rank, workload rank) → its first row in out
+	for seg, done := grouped, 0; len(seg) > 0; {
+		n := count[seg[0].tenant+1]
+		g := seg[:n]
+		seg = seg[n:]
+		t := e.order[g[0].tenant]
+		rank = slices.Grow(rank[:0], t.users.len())[:t.users.len()]
+		users = users[:0]
+		for i := range g {
+			if rank[g[i].user] == 0 {
+				rank[g[i].user] = 1
+				users = append(users, uint32(i))
+			}
+		}
+		slices.SortFunc(users, func(a, b uint32) int { return cmp.Compare(id(&g[a]), id(&g[b])) })
+		for r, i := range users {
+			rank[g[i].user] = uint32(r + 1)
+		}
+		key := func(a *activityEntry) int { return int(rank[a.user]-1)*nw + wlRank[a.workload] }
+		bucket = slices.Grow(bucket[:0], len(users)*nw+1)[:len(users)*nw+1]
+		clear(bucket)
+		for i := range g {
+			bucket[key(&g[i])+1]++
+		}
+		for b := 1; b < len(bucket); b++ {
+			bucket[b] += bucket[b-1]
+		}
+		for i := range g {
+			a := &g[i]
+			k := key(a)
+			out[done+bucket[k]] = ActivityRow{
+				TenantID: t.id, UserID: id(a), Workload: e.workloads[a.workload], Date: a.day, Version: version,
+			}
+			bucket[k]++
+		}
+		// within a (user, workload), days in order: insertion sort, as
+		// the rows arrived nearly sorted
+		rows := out[done : done+n]
+		for i := 1; i < len(rows); i++ {
+			for j := i; j > 0 && rows[j].Date < rows[j-1].Date && rows[j].UserID == rows[j-1].UserID && rows[j].Workload == rows[j-1].Workload; j-- {
+				rows[j], rows[j-1] = rows[j-1], rows[j]
+			}
+		}
+		for _, i := range users {
+			rank[g[i].user] = 0
+		}
+		done += n
 	}
 	*l = activityLog{}
 	return out

@@ -1,6 +1,7 @@
 package figures_test
 
 import (
+	"cmp"
 	"fmt"
 	"math"
 	"sort"
@@ -62,6 +63,14 @@ func (tb *table) flush(t testing.TB, e *figures.Engine) figures.Rows {
 	}
 	for _, r := range rows.Subscriptions {
 		tb.subs[[2]string{r.TenantID, r.SubscriptionID}] = r
+	}
+	// user_activity rows come in the table's key order, without repeats
+	for i := 1; i < len(rows.Activity); i++ {
+		a, b := rows.Activity[i-1], rows.Activity[i]
+		if cmp.Or(strings.Compare(a.TenantID, b.TenantID), strings.Compare(a.UserID, b.UserID),
+			strings.Compare(a.Workload, b.Workload), cmp.Compare(a.Date, b.Date)) >= 0 {
+			t.Fatalf("user_activity rows out of key order: %+v before %+v", a, b)
+		}
 	}
 	for _, r := range rows.Activity {
 		tb.activity[reference.Activity{TenantID: r.TenantID, UserID: r.UserID, Workload: r.Workload, Date: r.Date}]++
