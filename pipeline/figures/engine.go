@@ -95,6 +95,7 @@ type Engine struct {
 
 	pendingSubs []SubscriptionRow
 	activity    activityLog
+	span        span // Flush's scratch
 
 	stats Stats
 }

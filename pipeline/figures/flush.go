@@ -70,9 +70,7 @@ func (e *Engine) Flush(version uint64) Rows {
 			from = min(from, e.computed+1) // days that did not exist before
 		}
 		from = max(from, t.firstDay)
-		for d := from; d <= current; d++ {
-			e.tenantRows(t, d, d <= closed, version, &out)
-		}
+		e.tenantRows(t, from, current, closed, version, &out)
 		t.dirtyFrom = math.MaxInt32
 		t.emitted.prune(restatable)
 	}
@@ -105,17 +103,143 @@ func (e *Engine) windowMask(d event.Day) uint64 {
 	return m
 }
 
-func (e *Engine) tenantRows(t *tenant, d event.Day, final bool, version uint64, out *Rows) {
-	win := e.windowMask(d)
-	dayBit := uint64(0)
-	if off := int(d - e.base); off >= 0 && off < bits {
-		dayBit = 1 << uint(off)
+// spanDays is how many days one pass over a tenant's users computes. A
+// flush recomputes several days of each tenant (those since the last
+// flush, and newly closed ones); what costs is loading each user's state,
+// seat history and activity bitmaps, which one pass does once for all of
+// them.
+const spanDays = 8
+
+// span is a pass's scratch: counts for up to spanDays days.
+type span struct {
+	n          int
+	from       event.Day
+	win, day   [spanDays]uint64 // window mask and own bit of each day
+	wide       uint64           // union of the windows
+	skus       []skuSpan        // per tenantSKU, in skuOrder
+	workloads  []int64          // [day][workload id] active users, any seat
+	nWorkloads int
+}
+
+type skuSpan struct {
+	assigned, all [spanDays]int64
+	active        []int64 // [day][index in the SKU's workloads]
+}
+
+// tenantRows emits t's rows of days [from, to]; days up to closed are final.
+func (e *Engine) tenantRows(t *tenant, from, to, closed event.Day, version uint64, out *Rows) {
+	for from <= to {
+		n := min(int(to-from)+1, spanDays)
+		sp := &e.span
+		sp.n, sp.from, sp.wide = n, from, 0
+		for i := range n {
+			d := from + event.Day(i)
+			sp.win[i] = e.windowMask(d)
+			sp.day[i] = 0
+			if off := int(d - e.base); off >= 0 && off < bits {
+				sp.day[i] = 1 << uint(off)
+			}
+			sp.wide |= sp.win[i]
+		}
+		e.countSpan(t)
+		for i := range n {
+			d := from + event.Day(i)
+			e.dayRows(t, d, i, d <= closed, version, out)
+		}
+		from += event.Day(n)
 	}
-	var counts [MaxWorkloads]int64
-	for _, ts := range t.skuOrder {
+}
+
+// countSpan makes one pass over t's users for the days of e.span.
+func (e *Engine) countSpan(t *tenant) {
+	sp := &e.span
+	last := sp.from + event.Day(sp.n-1)
+	for len(sp.skus) < len(t.skuOrder) {
+		sp.skus = append(sp.skus, skuSpan{})
+	}
+	for k, ts := range t.skuOrder {
+		c := &sp.skus[k]
+		wls := ts.info.workloads
+		c.assigned, c.all = [spanDays]int64{}, [spanDays]int64{}
+		c.active = growTo(c.active[:0], sp.n*len(wls))
+		clear(c.active)
+		if last < ts.firstDay {
+			continue
+		}
+		var always int64 // users assigned throughout
+		for u, st := range ts.state {
+			var held uint64 // days the seat was held at some moment
+			switch st {
+			case unassigned:
+				continue
+			case assigned:
+				held = math.MaxUint64
+				always++
+			case recent:
+				var ends uint64
+				held, ends = ts.hist[uint32(u)].bitsFor(e.base)
+				for i := range sp.n {
+					if ends&sp.day[i] != 0 {
+						c.assigned[i]++
+					}
+				}
+			}
+			if held&sp.wide == 0 {
+				continue
+			}
+			var anyDay uint32 // bit i: active in some workload on day i
+			for j, w := range wls {
+				if int(w) >= len(t.act) || u >= len(t.act[w]) {
+					continue
+				}
+				a := t.act[w][u] & held
+				if a&sp.wide == 0 {
+					continue
+				}
+				for i := range sp.n {
+					if a&sp.win[i] != 0 {
+						c.active[i*len(wls)+j]++
+						anyDay |= 1 << uint(i)
+					}
+				}
+			}
+			for i := range sp.n {
+				c.all[i] += int64(anyDay >> uint(i) & 1)
+			}
+		}
+		for i := range sp.n {
+			c.assigned[i] += always
+		}
+	}
+	nw := len(t.act)
+	sp.nWorkloads = nw
+	sp.workloads = growTo(sp.workloads[:0], sp.n*nw)
+	clear(sp.workloads)
+	for w, col := range t.act {
+		if last < t.firstUsage[w] {
+			continue
+		}
+		for _, bm := range col {
+			if bm&sp.wide == 0 {
+				continue
+			}
+			for i := range sp.n {
+				if bm&sp.win[i] != 0 {
+					sp.workloads[i*nw+w]++
+				}
+			}
+		}
+	}
+}
+
+// dayRows emits t's rows of day d, the i-th of e.span, where they changed.
+func (e *Engine) dayRows(t *tenant, d event.Day, i int, final bool, version uint64, out *Rows) {
+	sp := &e.span
+	for k, ts := range t.skuOrder {
 		if d < ts.firstDay {
 			continue
 		}
+		c := &sp.skus[k]
 		var sold, trial int64
 		for _, s := range t.subOrder {
 			if v, ok := s.at(d); ok && v.sku == ts.info.name && v.status == event.Active {
@@ -126,40 +250,7 @@ func (e *Engine) tenantRows(t *tenant, d event.Day, final bool, version uint64, 
 				}
 			}
 		}
-		var nAssigned, nAll int64
-		wls := ts.info.workloads
-		for _, w := range wls {
-			counts[w] = 0
-		}
-		for u, st := range ts.state {
-			var held uint64
-			switch st {
-			case unassigned:
-				continue
-			case assigned:
-				held = win
-				nAssigned++
-			case recent:
-				h, ends := ts.hist[uint32(u)].bitsFor(e.base)
-				held = h & win
-				if ends&dayBit != 0 {
-					nAssigned++
-				}
-			}
-			if held == 0 {
-				continue
-			}
-			any := false
-			for _, w := range wls {
-				if int(w) < len(t.act) && u < len(t.act[w]) && t.act[w][u]&held != 0 {
-					counts[w]++
-					any = true
-				}
-			}
-			if any {
-				nAll++
-			}
-		}
+		nAssigned := c.assigned[i]
 		qualified := min(nAssigned, sold)
 		if t.emitted.update(rowKey{kind: kindDeployment, sku: ts.num, day: d}, rowValue{a: sold, b: trial, c: nAssigned, final: final}) {
 			out.Deployment = append(out.Deployment, DeploymentRow{
@@ -177,21 +268,17 @@ func (e *Engine) tenantRows(t *tenant, d event.Day, final bool, version uint64, 
 				})
 			}
 		}
-		for _, w := range wls {
-			usage(w, e.workloads[w], counts[w])
+		wls := ts.info.workloads
+		for j, w := range wls {
+			usage(w, e.workloads[w], c.active[i*len(wls)+j])
 		}
-		usage(allID, AllWorkloads, nAll)
+		usage(allID, AllWorkloads, c.all[i])
 	}
 	for w, first := range t.firstUsage {
 		if d < first {
 			continue
 		}
-		var n int64
-		for _, bm := range t.act[w] {
-			if bm&win != 0 {
-				n++
-			}
-		}
+		n := sp.workloads[i*sp.nWorkloads+w]
 		if t.emitted.update(rowKey{kind: kindWorkload, workload: uint8(w), day: d}, rowValue{a: n, final: final}) {
 			out.Workload = append(out.Workload, WorkloadRow{
 				TenantID: t.id, Workload: e.workloads[w], Date: d, ActiveUsers: n, Final: final, Version: version,
