@@ -260,6 +260,42 @@ func TestDeduplicationTokenOnRetriedInsert(t *testing.T) {
 	}
 }
 
+// TestInsertSettings: settings sent with a batch insert apply to it (one
+// that limits partitions per insert refuses a block spanning two), last
+// for that insert only, and an unknown one is refused with its code.
+func TestInsertSettings(t *testing.T) {
+	_, conn, ctx := setup(t)
+	exec(t, ctx, conn, `CREATE TABLE parts (d Date, k UInt32) ENGINE = MergeTree PARTITION BY toYYYYMM(d) ORDER BY k`)
+	insert := func(settings clickhouse.Settings) error {
+		t.Helper()
+		b, err := conn.PrepareBatch(clickhouse.Context(ctx, clickhouse.WithSettings(settings)), "INSERT INTO parts")
+		if err != nil {
+			return err
+		}
+		for i, d := range []string{"2026-09-30", "2026-10-01"} {
+			day, _ := time.Parse(time.DateOnly, d)
+			if err := b.Append(day, uint32(i)); err != nil {
+				t.Fatal(err)
+			}
+		}
+		return b.Send()
+	}
+	var ex *clickhouse.Exception
+	if err := insert(clickhouse.Settings{"max_partitions_per_insert_block": 1, "throw_on_max_partitions_per_insert_block": 1}); !errors.As(err, &ex) || ex.Code != 252 {
+		t.Errorf("insert of two partitions with max_partitions_per_insert_block=1: %v, want code 252", err)
+	}
+	if err := insert(nil); err != nil {
+		t.Errorf("the next insert, without settings: %v", err)
+	}
+	if err := insert(clickhouse.Settings{"no_such_setting_xyz": 1}); !errors.As(err, &ex) || ex.Code != 115 {
+		t.Errorf("insert with an unknown setting: %v, want code 115", err)
+	}
+	var n uint64
+	if err := conn.QueryRow(ctx, "SELECT count() FROM parts").Scan(&n); err != nil || n != 2 {
+		t.Errorf("rows = %d (%v), want 2: only the insert without settings", n, err)
+	}
+}
+
 func TestErrorHasCodeAndMessage(t *testing.T) {
 	_, conn, ctx := setup(t)
 	err := conn.Exec(ctx, "SELECT * FROM no_such_table")
