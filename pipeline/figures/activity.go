@@ -3,6 +3,7 @@ package figures
 import (
 	"cmp"
 	"slices"
+	"strings"
 
 	"github.com/seatflow/seatflow/pipeline/event"
 )
@@ -11,29 +12,47 @@ import (
 // backfill finds about one per usage event, millions between flushes, so
 // it holds them without pointers (the garbage collector need not scan
 // them, and there is no string per row): entries of 20 bytes, and the
-// users' IDs in one byte buffer.
+// users' IDs in byte buffers. Both grow by chunks, never by copying: a
+// slice grown from nothing to a million entries at every flush spent a
+// tenth of the apply loop in copies. (Keeping the grown slices from flush
+// to flush would hold a backfill's peak for good.)
 type activityLog struct {
-	entries []activityEntry
-	ids     []byte
+	entries [][]activityEntry // full chunks, then the one being filled
+	ids     [][]byte          // likewise; an ID never spans two
+	n       int
 }
+
+const (
+	entryChunk = 1 << 15 // entries
+	idChunkLog = 20      // an ID chunk holds 1 MB (IDs are at most event.MaxIDLength)
+)
 
 type activityEntry struct {
 	tenant   uint32 // index in Engine.order
 	user     uint32 // index in the tenant's userIndex
-	idStart  uint32 // the user ID is ids[idStart : idStart+idLen]
+	idStart  uint32 // ID chunk << idChunkLog | offset in it: 4 GB of IDs between flushes
 	day      event.Day
 	idLen    uint16
 	workload uint8
 }
 
 func (l *activityLog) add(tenant, user uint32, userID string, workload uint8, day event.Day) {
-	l.entries = append(l.entries, activityEntry{
-		tenant: tenant, user: user, idStart: uint32(len(l.ids)), idLen: uint16(len(userID)), workload: workload, day: day,
+	if k := len(l.entries); k == 0 || len(l.entries[k-1]) == entryChunk {
+		l.entries = append(l.entries, make([]activityEntry, 0, entryChunk))
+	}
+	if k := len(l.ids); k == 0 || len(l.ids[k-1])+len(userID) > 1<<idChunkLog {
+		l.ids = append(l.ids, make([]byte, 0, 1<<idChunkLog))
+	}
+	k, ids := len(l.ids)-1, &l.ids[len(l.ids)-1]
+	last := &l.entries[len(l.entries)-1]
+	*last = append(*last, activityEntry{
+		tenant: tenant, user: user, idStart: uint32(k)<<idChunkLog | uint32(len(*ids)), idLen: uint16(len(userID)), workload: workload, day: day,
 	})
-	l.ids = append(l.ids, userID...)
+	*ids = append(*ids, userID...)
+	l.n++
 }
 
-func (l *activityLog) len() int { return len(l.entries) }
+func (l *activityLog) len() int { return l.n }
 
 // activityRows turns the log into rows stamped with version, and empties
 // it. The rows come in user_activity's key order (tenant_id, user_id,
@@ -45,16 +64,29 @@ func (l *activityLog) len() int { return len(l.entries) }
 // already (only late events break it).
 func (e *Engine) activityRows(version uint64) []ActivityRow {
 	l := &e.activity
-	if len(l.entries) == 0 {
+	if l.n == 0 {
 		return nil
 	}
-	ids := string(l.ids) // one copy; each row's UserID is a substring of it
-	id := func(a *activityEntry) string { return ids[a.idStart : a.idStart+uint32(a.idLen)] }
+	// one copy of the IDs; each row's UserID is a substring of it
+	var b strings.Builder
+	b.Grow(len(l.ids) << idChunkLog)
+	chunkAt := make([]uint32, len(l.ids))
+	for k, c := range l.ids {
+		chunkAt[k] = uint32(b.Len())
+		b.Write(c)
+	}
+	ids := b.String()
+	id := func(a *activityEntry) string {
+		from := chunkAt[a.idStart>>idChunkLog] + a.idStart&(1<<idChunkLog-1)
+		return ids[from : from+uint32(a.idLen)]
+	}
 
 	// entries grouped by tenant, tenants in ID order
 	count := make([]int, len(e.order)+1)
-	for i := range l.entries {
-		count[l.entries[i].tenant+1]++
+	for _, c := range l.entries {
+		for i := range c {
+			count[c[i].tenant+1]++
+		}
 	}
 	var tenants []uint32
 	for num, n := range count[1:] {
@@ -69,11 +101,13 @@ func (e *Engine) activityRows(version uint64) []ActivityRow {
 		start[num] = pos
 		pos += count[num+1]
 	}
-	grouped := make([]activityEntry, len(l.entries))
-	for i := range l.entries {
-		a := &l.entries[i]
-		grouped[start[a.tenant]] = *a
-		start[a.tenant]++
+	grouped := make([]activityEntry, l.n)
+	for _, c := range l.entries {
+		for i := range c {
+			a := &c[i]
+			grouped[start[a.tenant]] = *a
+			start[a.tenant]++
+		}
 	}
 
 	nw := len(e.workloads)
