@@ -12,6 +12,7 @@ import (
 	"fmt"
 	"os"
 	"runtime"
+	"runtime/pprof"
 	"strconv"
 	"strings"
 	"text/tabwriter"
@@ -48,7 +49,18 @@ func main() {
 	svg := flag.String("chart", "bench/chart.svg", "where to draw throughput and memory against size")
 	only := flag.String("only", "core,memory,restart,e2e,sql", "which parts to run")
 	replot := flag.String("replot", "", "only print the table and draw the chart from this results file")
+	cpuprofile := flag.String("cpuprofile", "", "write a CPU profile of the whole run to this file")
 	flag.Parse()
+	if *cpuprofile != "" {
+		f, err := os.Create(*cpuprofile)
+		if err == nil {
+			err = pprof.StartCPUProfile(f)
+		}
+		if err != nil {
+			fail(err)
+		}
+		defer pprof.StopCPUProfile()
+	}
 	if *replot != "" {
 		var rep Report
 		b, err := os.ReadFile(*replot)
