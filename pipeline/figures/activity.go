@@ -122,9 +122,13 @@ func (e *Engine) activityRows(version uint64) []ActivityRow {
 	}
 
 	out := make([]ActivityRow, len(grouped))
-	var rank []uint32  // user index → 1 + rank among this tenant's users in the log
-	var users []uint32 // a first entry of each of those users
-	var bucket []int   // (user rank, workload rank) → its first row in out
+	var rank []uint32 // user index → 1 + rank among this tenant's users in the log
+	type user struct {
+		id  string
+		idx uint32 // in the tenant's userIndex
+	}
+	var users []user // this tenant's users in the log
+	var bucket []int // (user rank, workload rank) → its first row in out
 	for seg, done := grouped, 0; len(seg) > 0; {
 		n := count[seg[0].tenant+1]
 		g := seg[:n]
@@ -135,12 +139,12 @@ func (e *Engine) activityRows(version uint64) []ActivityRow {
 		for i := range g {
 			if rank[g[i].user] == 0 {
 				rank[g[i].user] = 1
-				users = append(users, uint32(i))
+				users = append(users, user{id(&g[i]), g[i].user})
 			}
 		}
-		slices.SortFunc(users, func(a, b uint32) int { return cmp.Compare(id(&g[a]), id(&g[b])) })
-		for r, i := range users {
-			rank[g[i].user] = uint32(r + 1)
+		slices.SortFunc(users, func(a, b user) int { return strings.Compare(a.id, b.id) })
+		for r, u := range users {
+			rank[u.idx] = uint32(r + 1)
 		}
 		key := func(a *activityEntry) int { return int(rank[a.user]-1)*nw + wlRank[a.workload] }
 		bucket = slices.Grow(bucket[:0], len(users)*nw+1)[:len(users)*nw+1]
@@ -167,8 +171,8 @@ func (e *Engine) activityRows(version uint64) []ActivityRow {
 				rows[j], rows[j-1] = rows[j-1], rows[j]
 			}
 		}
-		for _, i := range users {
-			rank[g[i].user] = 0
+		for _, u := range users {
+			rank[u.idx] = 0
 		}
 		done += n
 	}

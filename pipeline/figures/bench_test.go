@@ -107,3 +107,46 @@ func heapPerUser(b *testing.B, users int, fresh bool) float64 {
 	runtime.KeepAlive(e)
 	return float64(m1.HeapAlloc-m0.HeapAlloc) / float64(users)
 }
+
+// BenchmarkFlush measures a flush after a day of usage in 100 tenants of
+// 1000 users, each with a seat: the rows of every tenant's new day, and
+// the user_activity rows of the day's events, in key order.
+func BenchmarkFlush(b *testing.B) {
+	e, err := figures.New(figures.Config{Catalog: testCatalog(b)})
+	if err != nil {
+		b.Fatal(err)
+	}
+	e.SetSources(0)
+	const tenants, users = 100, 1000
+	start := time.Date(2026, 10, 1, 0, 0, 0, 0, time.UTC).UnixNano()
+	apply := func(ev *event.Event) {
+		if _, r, err := e.Apply(0, ev); err != nil || r != nil {
+			b.Fatal(err, r)
+		}
+	}
+	for t := 0; t < tenants; t++ {
+		for u := 0; u < users; u++ {
+			apply(&event.Event{Kind: event.Assignment, EventID: fmt.Sprint("a", t, u), OccurredAt: start,
+				TenantID: fmt.Sprint("t-", t), UserID: fmt.Sprint("u-", u), SKU: "O365_E3", Assigned: true})
+		}
+	}
+	e.Flush(1)
+	workloads := []string{"exchange", "teams", "sharepoint"}
+	var rows int
+	b.ReportAllocs()
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		b.StopTimer()
+		at := start + int64(i+1)*event.NanosPerDay
+		for t := 0; t < tenants; t++ {
+			for u := 0; u < users; u++ {
+				apply(&event.Event{Kind: event.Usage, EventID: "x", OccurredAt: at + int64(u)*int64(time.Second),
+					TenantID: fmt.Sprint("t-", t), UserID: fmt.Sprint("u-", u), Workload: workloads[(t+u+i)%3]})
+			}
+		}
+		b.StartTimer()
+		out := e.Flush(uint64(i + 2))
+		rows = out.Len()
+	}
+	b.ReportMetric(float64(rows), "rows/flush")
+}
