@@ -64,7 +64,9 @@ func (f *fields) field(key []byte) *value {
 // Decode parses one message value into ev. now is the processing time in
 // Unix nanoseconds, against which future timestamps are judged. The
 // returned *Rejection says why an event is refused. ev's strings alias data
-// or the decoder's buffer until the next call.
+// or are copies, never the decoder's own buffers: decoded events may be
+// kept while the decoder goes on (the runner decodes a whole fetch before
+// applying it).
 func (d *Decoder) Decode(data []byte, now int64, ev *Event) *Rejection {
 	f := &d.f
 	*f = fields{}

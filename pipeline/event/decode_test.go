@@ -80,3 +80,28 @@ func TestDecodeRejectsWithReason(t *testing.T) {
 		}
 	}
 }
+
+// TestDecodedEventOutlivesNextDecode: the runner decodes a whole fetch
+// before applying it, so an event's strings must not change when the same
+// decoder decodes the next message, on either path (escapes take the full
+// parser) — while the messages themselves stay untouched.
+func TestDecodedEventOutlivesNextDecode(t *testing.T) {
+	msgs := []string{
+		`{"type":"usage","v":1,"event_id":"e-\u0031","occurred_at":"2026-10-02T14:31:07Z","tenant_id":"t-\"a\"","user_id":"u-\u00e9","workload":"teams"}`,
+		`{"type":"usage","v":1,"event_id":"e-2","occurred_at":"2026-10-02T14:31:08Z","tenant_id":"t-b","user_id":"u-2","workload":"exchange"}`,
+		`{"type":"usage","v":1,"event_id":"e-\u0033","occurred_at":"2026-10-02T14:31:09Z","tenant_id":"t-\"c\"","user_id":"u-\u00e8","workload":"yammer"}`,
+	}
+	var d event.Decoder
+	evs := make([]event.Event, len(msgs))
+	for i, m := range msgs {
+		if r := d.Decode([]byte(m), now, &evs[i]); r != nil {
+			t.Fatalf("%s: %v", m, r)
+		}
+	}
+	want := [][3]string{{"e-1", `t-"a"`, "u-é"}, {"e-2", "t-b", "u-2"}, {"e-3", `t-"c"`, "u-è"}}
+	for i, ev := range evs {
+		if got := [3]string{ev.EventID, ev.TenantID, ev.UserID}; got != want[i] {
+			t.Errorf("event %d after decoding the rest: %q, want %q", i, got, want[i])
+		}
+	}
+}

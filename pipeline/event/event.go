@@ -59,8 +59,8 @@ func ParseStatus(s string) (Status, bool) {
 }
 
 // Event is one decoded event. Fields not used by its Kind are zero. String
-// fields may alias the decoder's buffer until the next Decode: copy what
-// must outlive it.
+// fields may alias the message they were decoded from: copy what must
+// outlive it.
 type Event struct {
 	Kind       Kind
 	EventID    string

@@ -38,13 +38,15 @@ func (v value) int64() (int64, bool) {
 	return n, err == nil
 }
 
-// valueOf converts a full parser's value (the slow path only: it copies).
+// valueOf converts a full parser's value (the slow path only: it copies,
+// so that a decoded event outlives the next Decode).
 func valueOf(v *fastjson.Value) value {
 	out := value{raw: v.MarshalTo(nil)}
 	switch v.Type() {
 	case fastjson.TypeString:
 		out.kind = kindString
-		out.b, _ = v.StringBytes()
+		b, _ := v.StringBytes()
+		out.b = append([]byte(nil), b...) // the parser's buffer is reused
 	case fastjson.TypeNumber:
 		out.kind = kindNumber
 	case fastjson.TypeTrue:
