@@ -261,8 +261,6 @@ type backfill struct {
 	now      int64         // processing time, for the decoder
 	version  uint64        // of the last flush
 	activity time.Duration // spent writing user_activity
-	d        event.Decoder
-	ev       event.Event
 }
 
 func newBackfill(ctx context.Context, conn driver.Conn, cat *catalog.Catalog, db string, detail bool, now int64) (*backfill, error) {
@@ -306,18 +304,42 @@ func (b *backfill) apply(ctx context.Context, msgs messages) error {
 		rows, token := b.e.Flush(b.version), fmt.Sprint(b.version)
 		writes <- func() error { return b.write(ctx, rows, token) }
 	}
-	for i := range msgs.len() {
-		if r := b.d.Decode(msgs.at(i), b.now, &b.ev); r != nil {
+	// decoded in batches by a goroutine of their own, as the runner's
+	// partition readers do, two batches ahead at most
+	type decoded struct {
+		evs []event.Event
+		err error
+	}
+	batches := make(chan decoded, 2)
+	go func() {
+		defer close(batches)
+		var d event.Decoder
+		for from := 0; from < msgs.len(); from += 1000 {
+			evs := make([]event.Event, min(1000, msgs.len()-from))
+			for i := range evs {
+				if r := d.Decode(msgs.at(from+i), b.now, &evs[i]); r != nil {
+					batches <- decoded{err: r}
+					return
+				}
+			}
+			batches <- decoded{evs: evs}
+		}
+	}()
+	for batch := range batches {
+		if batch.err != nil {
 			close(writes)
 			<-done
-			return r
+			return batch.err
 		}
-		if _, _, err := b.e.Apply(0, &b.ev); err == figures.ErrAhead {
-			flush()
-			b.e.Apply(0, &b.ev)
-		}
-		if b.e.Pending() >= 1_000_000 {
-			flush()
+		for i := range batch.evs {
+			ev := &batch.evs[i]
+			if _, _, err := b.e.Apply(0, ev); err == figures.ErrAhead {
+				flush()
+				b.e.Apply(0, ev)
+			}
+			if b.e.Pending() >= 1_000_000 {
+				flush()
+			}
 		}
 	}
 	flush()

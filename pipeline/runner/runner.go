@@ -39,7 +39,8 @@ type Config struct {
 	Catalog                                   *catalog.Catalog
 	Log                                       *slog.Logger
 	Metrics                                   *Metrics
-	// Now is the processing clock (future timestamps are judged by it).
+	// Now is the processing clock (future timestamps are judged by it);
+	// the partition readers call it concurrently.
 	Now func() time.Time
 }
 
@@ -80,7 +81,7 @@ type Runner struct {
 // paused holds a partition's messages while it waits for the watermark
 // (ErrAhead), and the batch credits they hold.
 type paused struct {
-	msgs    []kafka.Message
+	msgs    []message
 	batches int
 }
 
@@ -192,7 +193,6 @@ func (r *Runner) Run(ctx context.Context) error {
 	lagT := time.NewTicker(500 * time.Millisecond)
 	defer lagT.Stop()
 	lastCheckpoint := time.Now()
-	var dec event.Decoder
 	for {
 		select {
 		case <-ctx.Done():
@@ -200,7 +200,7 @@ func (r *Runner) Run(ctx context.Context) error {
 		case <-r.sink.dead:
 			return r.sink.failure()
 		case b := <-batches:
-			if err := r.process(ctx, &dec, b); err != nil {
+			if err := r.process(ctx, b); err != nil {
 				return err
 			}
 		case <-flushT.C:
@@ -213,7 +213,7 @@ func (r *Runner) Run(ctx context.Context) error {
 			}
 			// the flush may have let the bitmaps slide: paused partitions
 			// may go on
-			if err := r.retryPaused(ctx, &dec); err != nil {
+			if err := r.retryPaused(ctx); err != nil {
 				return err
 			}
 		case <-lagT.C:
@@ -319,7 +319,7 @@ func (r *Runner) restore(ctx context.Context) error {
 
 // process applies one fetched batch, or queues it behind a paused
 // partition's messages.
-func (r *Runner) process(ctx context.Context, dec *event.Decoder, b batch) error {
+func (r *Runner) process(ctx context.Context, b batch) error {
 	t := b.tp
 	if p := r.pending[t]; p != nil { // the partition is paused: keep order
 		p.msgs = append(p.msgs, b.msgs...)
@@ -327,12 +327,12 @@ func (r *Runner) process(ctx context.Context, dec *event.Decoder, b batch) error
 		return nil
 	}
 	next, restored := r.next[t]
-	now := r.cfg.Now().UnixNano() // one clock reading a batch: it only bounds future timestamps
-	for i, m := range b.msgs {
+	for i := range b.msgs {
+		m := &b.msgs[i]
 		if restored && m.Offset < next {
 			continue // covered by the restored checkpoint
 		}
-		done, err := r.apply(ctx, dec, m, now, true)
+		done, err := r.apply(ctx, m, true)
 		if err != nil {
 			return err
 		}
@@ -353,22 +353,22 @@ func (r *Runner) process(ctx context.Context, dec *event.Decoder, b batch) error
 		}
 	}
 	if len(r.pending) > 0 {
-		return r.retryPaused(ctx, dec)
+		return r.retryPaused(ctx)
 	}
 	return nil
 }
 
-// apply decodes and applies one message; false means it is too far ahead
-// of the watermark (even after a flush, with flushIfAhead), and its
-// partition pauses.
-func (r *Runner) apply(ctx context.Context, dec *event.Decoder, m kafka.Message, now int64, flushIfAhead bool) (bool, error) {
-	var ev event.Event
-	if rej := dec.Decode(m.Value, now, &ev); rej != nil {
-		r.reject(m, rej)
+// apply applies one decoded message; false means it is too far ahead of
+// the watermark (even after a flush, with flushIfAhead), and its partition
+// pauses.
+func (r *Runner) apply(ctx context.Context, m *message, flushIfAhead bool) (bool, error) {
+	if m.rej != nil {
+		r.reject(m.Message, m.rej)
 		return true, nil
 	}
+	ev := &m.ev
 	src := r.source(tp{m.Topic, m.Partition})
-	outcome, rej, err := r.engine.Apply(src, &ev)
+	outcome, rej, err := r.engine.Apply(src, ev)
 	if errors.Is(err, figures.ErrAhead) {
 		if !flushIfAhead {
 			return false, nil
@@ -376,7 +376,7 @@ func (r *Runner) apply(ctx context.Context, dec *event.Decoder, m kafka.Message,
 		if err := r.flush(ctx, false); err != nil {
 			return false, err
 		}
-		outcome, rej, err = r.engine.Apply(src, &ev)
+		outcome, rej, err = r.engine.Apply(src, ev)
 		if errors.Is(err, figures.ErrAhead) {
 			return false, nil
 		}
@@ -389,7 +389,7 @@ func (r *Runner) apply(ctx context.Context, dec *event.Decoder, m kafka.Message,
 		if rej.Reason == event.TooLate {
 			r.cfg.Metrics.Late.WithLabelValues("rejected").Inc()
 		}
-		r.reject(m, rej)
+		r.reject(m.Message, rej)
 		return true, nil
 	}
 	if outcome == figures.Restated {
@@ -398,12 +398,11 @@ func (r *Runner) apply(ctx context.Context, dec *event.Decoder, m kafka.Message,
 	return true, nil
 }
 
-func (r *Runner) retryPaused(ctx context.Context, dec *event.Decoder) error {
-	now := r.cfg.Now().UnixNano()
+func (r *Runner) retryPaused(ctx context.Context) error {
 	for t, p := range r.pending {
 		n := 0
 		for ; n < len(p.msgs); n++ {
-			done, err := r.apply(ctx, dec, p.msgs[n], now, false)
+			done, err := r.apply(ctx, &p.msgs[n], false)
 			if err != nil {
 				return err
 			}
