@@ -58,9 +58,9 @@ func (l *activityLog) len() int { return l.n }
 // it. The rows come in user_activity's key order (tenant_id, user_id,
 // workload, date): ClickHouse skips its own sort for a sorted block, which
 // makes the insert of these rows, the largest of a flush, about twice as
-// fast. The order costs no string sort per row: tenants and workloads are
-// few, each tenant's users in the log are ranked once, and a counting sort
-// by (user, workload) keeps the log's day order, which is nearly sorted
+// fast. The order costs one string sort of each tenant's users in the log,
+// not of the rows: tenants and workloads are few, and a counting sort by
+// (user rank, workload) keeps the log's day order, which is nearly sorted
 // already (only late events break it).
 func (e *Engine) activityRows(version uint64) []ActivityRow {
 	l := &e.activity
@@ -69,7 +69,11 @@ func (e *Engine) activityRows(version uint64) []ActivityRow {
 	}
 	// one copy of the IDs; each row's UserID is a substring of it
 	var b strings.Builder
-	b.Grow(len(l.ids) << idChunkLog)
+	size := 0
+	for _, c := range l.ids {
+		size += len(c)
+	}
+	b.Grow(size)
 	chunkAt := make([]uint32, len(l.ids))
 	for k, c := range l.ids {
 		chunkAt[k] = uint32(b.Len())
