@@ -48,21 +48,10 @@ func (f *fields) scan(data []byte) bool {
 				return false
 			}
 			v.kind = kindNumber
-		case c == 't':
-			if i = scanLiteral(data, i, "true"); i < 0 {
+		case c == 't' || c == 'f' || c == 'n':
+			if v.kind, i = scanLiteral(data, i); i < 0 {
 				return false
 			}
-			v.kind = kindTrue
-		case c == 'f':
-			if i = scanLiteral(data, i, "false"); i < 0 {
-				return false
-			}
-			v.kind = kindFalse
-		case c == 'n':
-			if i = scanLiteral(data, i, "null"); i < 0 {
-				return false
-			}
-			v.kind = kindNull
 		default: // nested objects and arrays, or not JSON
 			return false
 		}
@@ -139,9 +128,16 @@ func scanInteger(data []byte, i int) int {
 	return i
 }
 
-func scanLiteral(data []byte, i int, lit string) int {
-	if len(data)-i < len(lit) || string(data[i:i+len(lit)]) != lit {
-		return -1
+// scanLiteral reads true, false or null at i: its kind and the index
+// after it, or -1.
+func scanLiteral(data []byte, i int) (jsonKind, int) {
+	for _, l := range [...]struct {
+		text string
+		kind jsonKind
+	}{{"true", kindTrue}, {"false", kindFalse}, {"null", kindNull}} {
+		if len(data)-i >= len(l.text) && string(data[i:i+len(l.text)]) == l.text {
+			return l.kind, i + len(l.text)
+		}
 	}
-	return i + len(lit)
+	return kindNone, -1
 }

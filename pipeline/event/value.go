@@ -41,24 +41,16 @@ func (v value) int64() (int64, bool) {
 // valueOf converts a full parser's value (the slow path only: it copies,
 // so that a decoded event outlives the next Decode).
 func valueOf(v *fastjson.Value) value {
-	out := value{raw: v.MarshalTo(nil)}
-	switch v.Type() {
-	case fastjson.TypeString:
-		out.kind = kindString
+	out := value{kind: kindOf[v.Type()], raw: v.MarshalTo(nil)}
+	if out.kind == kindString {
 		b, _ := v.StringBytes()
 		out.b = append([]byte(nil), b...) // the parser's buffer is reused
-	case fastjson.TypeNumber:
-		out.kind = kindNumber
-	case fastjson.TypeTrue:
-		out.kind = kindTrue
-	case fastjson.TypeFalse:
-		out.kind = kindFalse
-	case fastjson.TypeNull:
-		out.kind = kindNull
-	case fastjson.TypeObject:
-		out.kind = kindObject
-	case fastjson.TypeArray:
-		out.kind = kindArray
 	}
 	return out
+}
+
+var kindOf = [...]jsonKind{
+	fastjson.TypeNull: kindNull, fastjson.TypeObject: kindObject, fastjson.TypeArray: kindArray,
+	fastjson.TypeString: kindString, fastjson.TypeNumber: kindNumber, fastjson.TypeTrue: kindTrue,
+	fastjson.TypeFalse: kindFalse,
 }
