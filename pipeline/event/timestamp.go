@@ -29,10 +29,10 @@ func parseUTC(s string) (int64, bool) {
 	sec, ok6 := digits(s[17:19])
 	// years outside [1970, 2261] go the slow way: nanoseconds overflow past 2262
 	if !(ok1 && ok2 && ok3 && ok4 && ok5 && ok6) || year < 1970 || year > 2261 || month < 1 || month > 12 || day < 1 ||
-		day > daysIn(month, year) || hour > 23 || minute > 59 || sec > 59 {
+		hour > 23 || minute > 59 || sec > 59 {
 		return 0, false
 	}
-	var nanos int64
+	var nanos int
 	if frac := s[19 : len(s)-1]; frac != "" {
 		if frac[0] != '.' || len(frac) < 2 || len(frac) > 10 {
 			return 0, false
@@ -44,10 +44,13 @@ func parseUTC(s string) (int64, bool) {
 		for range 10 - len(frac) {
 			n *= 10
 		}
-		nanos = int64(n)
+		nanos = n
 	}
-	days := daysFromCivil(year, month, day)
-	return ((days*24+int64(hour))*60+int64(minute))*60*1e9 + int64(sec)*1e9 + nanos, true
+	t := time.Date(year, time.Month(month), day, hour, minute, sec, nanos, time.UTC)
+	if t.Day() != day { // time.Date normalizes April 31 to May 1; time.Parse refuses it
+		return 0, false
+	}
+	return t.UnixNano(), true
 }
 
 func digits(s string) (int, bool) {
@@ -60,31 +63,4 @@ func digits(s string) (int, bool) {
 		n = n*10 + int(c-'0')
 	}
 	return n, true
-}
-
-func daysIn(month, year int) int {
-	switch month {
-	case 2:
-		if year%4 == 0 && (year%100 != 0 || year%400 == 0) {
-			return 29
-		}
-		return 28
-	case 4, 6, 9, 11:
-		return 30
-	}
-	return 31
-}
-
-// daysFromCivil counts days from 1970-01-01 to a Gregorian date in year
-// 1970 or later (Howard Hinnant's algorithm).
-func daysFromCivil(y, m, d int) int64 {
-	if m <= 2 {
-		y--
-	}
-	era := y / 400
-	yoe := y - era*400
-	mp := (m + 9) % 12
-	doy := (153*mp+2)/5 + d - 1
-	doe := yoe*365 + yoe/4 - yoe/100 + doy
-	return int64(era*146097 + doe - 719468)
 }
