@@ -2,6 +2,7 @@ package figures
 
 import (
 	"math"
+	mbits "math/bits"
 
 	"github.com/seatflow/seatflow/pipeline/event"
 )
@@ -112,13 +113,11 @@ const spanDays = 8
 
 // span is a pass's scratch: counts for up to spanDays days.
 type span struct {
-	n          int
-	from       event.Day
-	win, day   [spanDays]uint64 // window mask and own bit of each day
-	wide       uint64           // union of the windows
-	skus       []skuSpan        // per tenantSKU, in skuOrder
-	workloads  []int64          // [day][workload id] active users, any seat
-	nWorkloads int
+	n        int
+	win, day [spanDays]uint64 // window mask and own bit of each day
+	wide     uint64           // union of the windows
+	skus     []skuSpan        // per tenantSKU, in skuOrder
+	active   []int64          // [day][workload id] active users, any seat
 }
 
 type skuSpan struct {
@@ -131,7 +130,7 @@ func (e *Engine) tenantRows(t *tenant, from, to, closed event.Day, version uint6
 	for from <= to {
 		n := min(int(to-from)+1, spanDays)
 		sp := &e.span
-		sp.n, sp.from, sp.wide = n, from, 0
+		sp.n, sp.wide = n, 0
 		for i := range n {
 			d := from + event.Day(i)
 			sp.win[i] = e.windowMask(d)
@@ -141,7 +140,7 @@ func (e *Engine) tenantRows(t *tenant, from, to, closed event.Day, version uint6
 			}
 			sp.wide |= sp.win[i]
 		}
-		e.countSpan(t)
+		e.countSpan(t, from+event.Day(n-1))
 		for i := range n {
 			d := from + event.Day(i)
 			e.dayRows(t, d, i, d <= closed, version, out)
@@ -150,10 +149,30 @@ func (e *Engine) tenantRows(t *tenant, from, to, closed event.Day, version uint6
 	}
 }
 
-// countSpan makes one pass over t's users for the days of e.span.
-func (e *Engine) countSpan(t *tenant) {
+// hits has bit i set when bm has a day in day i's window.
+func (sp *span) hits(bm uint64) uint32 {
+	var h uint32
+	if bm&sp.wide != 0 {
+		for i := range sp.n {
+			if bm&sp.win[i] != 0 {
+				h |= 1 << uint(i)
+			}
+		}
+	}
+	return h
+}
+
+// count adds one at counts[i*stride+j] for each day i in hits.
+func count(counts []int64, stride, j int, hits uint32) {
+	for ; hits != 0; hits &= hits - 1 {
+		counts[mbits.TrailingZeros32(hits)*stride+j]++
+	}
+}
+
+// countSpan makes one pass over t's users for the days of e.span, whose
+// last day is last.
+func (e *Engine) countSpan(t *tenant, last event.Day) {
 	sp := &e.span
-	last := sp.from + event.Day(sp.n-1)
 	for len(sp.skus) < len(t.skuOrder) {
 		sp.skus = append(sp.skus, skuSpan{})
 	}
@@ -187,47 +206,29 @@ func (e *Engine) countSpan(t *tenant) {
 			if held&sp.wide == 0 {
 				continue
 			}
-			var anyDay uint32 // bit i: active in some workload on day i
+			var any uint32 // days active in some workload
 			for j, w := range wls {
-				if int(w) >= len(t.act) || u >= len(t.act[w]) {
-					continue
-				}
-				a := t.act[w][u] & held
-				if a&sp.wide == 0 {
-					continue
-				}
-				for i := range sp.n {
-					if a&sp.win[i] != 0 {
-						c.active[i*len(wls)+j]++
-						anyDay |= 1 << uint(i)
-					}
+				if int(w) < len(t.act) && u < len(t.act[w]) {
+					h := sp.hits(t.act[w][u] & held)
+					count(c.active, len(wls), j, h)
+					any |= h
 				}
 			}
-			for i := range sp.n {
-				c.all[i] += int64(anyDay >> uint(i) & 1)
-			}
+			count(c.all[:], 1, 0, any)
 		}
 		for i := range sp.n {
 			c.assigned[i] += always
 		}
 	}
 	nw := len(t.act)
-	sp.nWorkloads = nw
-	sp.workloads = growTo(sp.workloads[:0], sp.n*nw)
-	clear(sp.workloads)
+	sp.active = growTo(sp.active[:0], sp.n*nw)
+	clear(sp.active)
 	for w, col := range t.act {
 		if last < t.firstUsage[w] {
 			continue
 		}
 		for _, bm := range col {
-			if bm&sp.wide == 0 {
-				continue
-			}
-			for i := range sp.n {
-				if bm&sp.win[i] != 0 {
-					sp.workloads[i*nw+w]++
-				}
-			}
+			count(sp.active, nw, w, sp.hits(bm))
 		}
 	}
 }
@@ -278,7 +279,7 @@ func (e *Engine) dayRows(t *tenant, d event.Day, i int, final bool, version uint
 		if d < first {
 			continue
 		}
-		n := sp.workloads[i*sp.nWorkloads+w]
+		n := sp.active[i*len(t.act)+w]
 		if t.emitted.update(rowKey{kind: kindWorkload, workload: uint8(w), day: d}, rowValue{a: n, final: final}) {
 			out.Workload = append(out.Workload, WorkloadRow{
 				TenantID: t.id, Workload: e.workloads[w], Date: d, ActiveUsers: n, Final: final, Version: version,
