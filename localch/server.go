@@ -267,7 +267,7 @@ func (q *request) fromInfile(prefix, path, format string) string {
 				return fmt.Sprintf("%s FROM INFILE %s FORMAT %s", prefix, quote(path), format)
 			}
 		}
-		clause = " " + strings.Replace(setStatement(q.settings), "SET ", "SETTINGS ", 1)
+		clause = " SETTINGS " + settingList(q.settings)
 		q.settings = map[string]string{}
 	}
 	return fmt.Sprintf("%s FROM INFILE %s%s FORMAT %s", prefix, quote(path), clause, format)
@@ -354,13 +354,18 @@ func (s *Server) applySettings(settings map[string]string) (string, error) {
 }
 
 func setStatement(settings map[string]string) string {
+	return "SET " + settingList(settings)
+}
+
+// settingList is "a = 'x', b = 'y'", names sorted, as SET and a query's
+// SETTINGS clause take it.
+func settingList(settings map[string]string) string {
 	keys := make([]string, 0, len(settings))
 	for k := range settings {
 		keys = append(keys, k)
 	}
 	sort.Strings(keys)
 	var b strings.Builder
-	b.WriteString("SET ")
 	for i, k := range keys {
 		if i > 0 {
 			b.WriteString(", ")
