@@ -10,6 +10,7 @@ import (
 	"github.com/seatflow/seatflow/pipeline/catalog"
 	"github.com/seatflow/seatflow/pipeline/event"
 	"github.com/seatflow/seatflow/pipeline/figures"
+	"github.com/seatflow/seatflow/pipeline/runner"
 	"github.com/seatflow/seatflow/pipeline/simulate"
 	sink "github.com/seatflow/seatflow/sinks/clickhouse"
 )
@@ -81,7 +82,7 @@ func sqlWay(ctx context.Context, cat *catalog.Catalog, tenants, days int) ([]Res
 	// the SQL way
 	for _, q := range []string{
 		`CREATE TABLE raw_usage (tenant_id String, user_id String, workload LowCardinality(String), at DateTime64(3, 'UTC')) ENGINE = MergeTree ORDER BY (tenant_id, at)`,
-		`CREATE TABLE raw_assignment (tenant_id String, user_id String, sku LowCardinality(String), at DateTime64(3, 'UTC'), assigned UInt8) ENGINE = MergeTree ORDER BY (tenant_id, user_id, sku, at)`,
+		`CREATE TABLE raw_assignment (tenant_id String, user_id String, sku LowCardinality(String), at DateTime64(3, 'UTC'), assigned Bool) ENGINE = MergeTree ORDER BY (tenant_id, user_id, sku, at)`,
 		`CREATE TABLE sku_workloads (sku LowCardinality(String), workload LowCardinality(String)) ENGINE = Memory`,
 	} {
 		if err := conn.Exec(ctx, q); err != nil {
@@ -112,7 +113,7 @@ func sqlWay(ctx context.Context, cat *catalog.Catalog, tenants, days int) ([]Res
 		var a struct {
 			tenant, user, sku []string
 			at                []int64
-			assigned          []uint8
+			assigned          []bool
 		}
 		for i := range n {
 			d.Decode(msgs.at(i), last+int64(time.Hour), &ev)
@@ -123,7 +124,7 @@ func sqlWay(ctx context.Context, cat *catalog.Catalog, tenants, days int) ([]Res
 				u.workload, u.at = append(u.workload, cat.Canonical(ev.Workload)), append(u.at, at)
 			case event.Assignment:
 				a.tenant, a.user, a.sku, a.at = append(a.tenant, ev.TenantID), append(a.user, ev.UserID), append(a.sku, ev.SKU), append(a.at, at)
-				a.assigned = append(a.assigned, b8(ev.Assigned))
+				a.assigned = append(a.assigned, ev.Assigned)
 			}
 		}
 		for _, t := range []struct {
@@ -160,7 +161,7 @@ func sqlWay(ctx context.Context, cat *catalog.Catalog, tenants, days int) ([]Res
 					      WHERE toDate(r.at) BETWEEN toDate('%[1]s') - 27 AND toDate('%[2]s')) AS u
 					ASOF INNER JOIN raw_assignment AS a
 						ON a.tenant_id = u.tenant_id AND a.user_id = u.user_id AND a.sku = u.sku AND u.at >= a.at
-					WHERE a.assigned = 1
+					WHERE a.assigned
 				)
 				ARRAY JOIN range(28) AS k
 				WHERE day + k BETWEEN toDate('%[1]s') AND toDate('%[2]s')
@@ -205,48 +206,28 @@ func sqlWay(ctx context.Context, cat *catalog.Catalog, tenants, days int) ([]Res
 
 // messages holds encoded events in one buffer, without a pointer per
 // message: millions of them stay live through both timed runs, and the
-// garbage collector need not scan them.
+// garbage collector need not scan them. Message i is buf[offs[i]:offs[i+1]].
 type messages struct {
 	buf  []byte
-	ends []int
+	offs []int
 }
 
 // add records a message appended at the end of buf (b is the new buf).
 func (m *messages) add(b []byte) {
-	m.buf = b
-	m.ends = append(m.ends, len(b))
-}
-
-func (m *messages) len() int { return len(m.ends) }
-
-func (m *messages) at(i int) []byte {
-	from := 0
-	if i > 0 {
-		from = m.ends[i-1]
+	if m.offs == nil {
+		m.offs = []int{0}
 	}
-	return m.buf[from:m.ends[i]]
+	m.buf = b
+	m.offs = append(m.offs, len(b))
 }
+
+func (m *messages) len() int { return max(0, len(m.offs)-1) }
+
+func (m *messages) at(i int) []byte { return m.buf[m.offs[i]:m.offs[i+1]] }
 
 // slice returns messages [from, to), sharing the buffer.
 func (m *messages) slice(from, to int) messages {
-	out := messages{buf: m.buf, ends: m.ends[from:to]}
-	if from > 0 {
-		// keep at(0) right: re-base on a buffer starting at message from
-		base := m.ends[from-1]
-		out.buf = m.buf[base:]
-		out.ends = make([]int, to-from)
-		for i := range out.ends {
-			out.ends[i] = m.ends[from+i] - base
-		}
-	}
-	return out
-}
-
-func b8(b bool) uint8 {
-	if b {
-		return 1
-	}
-	return 0
+	return messages{buf: m.buf, offs: m.offs[from : to+1]}
 }
 
 // backfill applies events as `seatflow run` does, without Kafka (neither
@@ -284,6 +265,27 @@ func (b *backfill) write(ctx context.Context, rows figures.Rows, token string) e
 	t0 := time.Now()
 	defer func() { b.activity += time.Since(t0) }()
 	return b.w.Write(ctx, figures.Rows{Activity: activity}, token+"/activity")
+}
+
+// applyOne applies ev, flushing first when the bitmaps must slide (as the
+// runner does) and when the pending user_activity rows reach the runner's
+// bound. The simulated events are valid: a rejection is an error here.
+func (b *backfill) applyOne(ev *event.Event, flush func()) error {
+	_, rej, err := b.e.Apply(0, ev)
+	if err == figures.ErrAhead {
+		flush()
+		_, rej, err = b.e.Apply(0, ev)
+	}
+	if err != nil {
+		return err
+	}
+	if rej != nil {
+		return rej
+	}
+	if b.e.Pending() >= runner.MaxPendingRows {
+		flush()
+	}
+	return nil
 }
 
 // apply applies msgs and returns once their rows are written.
@@ -332,13 +334,10 @@ func (b *backfill) apply(ctx context.Context, msgs messages) error {
 			return batch.err
 		}
 		for i := range batch.evs {
-			ev := &batch.evs[i]
-			if _, _, err := b.e.Apply(0, ev); err == figures.ErrAhead {
-				flush()
-				b.e.Apply(0, ev)
-			}
-			if b.e.Pending() >= 1_000_000 {
-				flush()
+			if err := b.applyOne(&batch.evs[i], flush); err != nil {
+				close(writes)
+				<-done
+				return err
 			}
 		}
 	}

@@ -44,9 +44,9 @@ type Config struct {
 	Now func() time.Time
 }
 
-// maxPendingRows triggers a flush before the interval: about 30 MB of
+// MaxPendingRows triggers a flush before the interval: about 30 MB of
 // pending user_activity rows, and one insert of a size ClickHouse likes.
-const maxPendingRows = 1_000_000
+const MaxPendingRows = 1_000_000
 
 // Runner is one pipeline instance.
 type Runner struct {
@@ -345,7 +345,7 @@ func (r *Runner) process(ctx context.Context, b batch) error {
 	}
 	r.processed.Add(int64(len(b.msgs)))
 	<-r.credits[t]
-	if r.engine.Pending() >= maxPendingRows {
+	if r.engine.Pending() >= MaxPendingRows {
 		// a backfill finds rows faster than the flush interval wants
 		// them: flush early, which bounds memory and keeps inserts even
 		if err := r.flush(ctx, false); err != nil {
