@@ -5,17 +5,12 @@ import (
 	"time"
 
 	"github.com/seatflow/seatflow/pipeline/event"
-	"github.com/seatflow/seatflow/pipeline/figures"
 )
 
 // Decoded events' strings alias the decoder's buffer, which the next
 // Decode overwrites: the engine must copy what it keeps.
 func TestEngineCopiesDecodedStrings(t *testing.T) {
-	e, err := figures.New(figures.Config{Catalog: testCatalog(t)})
-	if err != nil {
-		t.Fatal(err)
-	}
-	e.SetSources(0)
+	e := oneSourceEngine(t)
 	var d event.Decoder
 	var ev event.Event
 	now := time.Date(2026, 11, 1, 0, 0, 0, 0, time.UTC).UnixNano()

@@ -13,11 +13,7 @@ import (
 // BenchmarkDecodeApplyUsage measures usage events decoded from JSON and
 // applied, on one core.
 func BenchmarkDecodeApplyUsage(b *testing.B) {
-	e, err := figures.New(figures.Config{Catalog: testCatalog(b)})
-	if err != nil {
-		b.Fatal(err)
-	}
-	e.SetSources(0)
+	e := oneSourceEngine(b)
 	const users, tenants = 100_000, 100
 	start := time.Date(2026, 10, 1, 0, 0, 0, 0, time.UTC)
 	workloads := []string{"exchange", "teams", "sharepoint", "onedrive", "yammer"}
@@ -66,11 +62,7 @@ func heapPerUser(b *testing.B, users int, fresh bool) float64 {
 	runtime.GC()
 	var m0 runtime.MemStats
 	runtime.ReadMemStats(&m0)
-	e, err := figures.New(figures.Config{Catalog: testCatalog(b)})
-	if err != nil {
-		b.Fatal(err)
-	}
-	e.SetSources(0)
+	e := oneSourceEngine(b)
 	t0 := time.Date(2026, 10, 1, 0, 0, 0, 0, time.UTC).UnixNano()
 	assignAt := t0
 	if !fresh {
@@ -112,11 +104,7 @@ func heapPerUser(b *testing.B, users int, fresh bool) float64 {
 // 1000 users, each with a seat: the rows of every tenant's new day, and
 // the user_activity rows of the day's events, in key order.
 func BenchmarkFlush(b *testing.B) {
-	e, err := figures.New(figures.Config{Catalog: testCatalog(b)})
-	if err != nil {
-		b.Fatal(err)
-	}
-	e.SetSources(0)
+	e := oneSourceEngine(b)
 	const tenants, users = 100, 1000
 	start := time.Date(2026, 10, 1, 0, 0, 0, 0, time.UTC).UnixNano()
 	apply := func(ev *event.Event) {

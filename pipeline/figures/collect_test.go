@@ -25,6 +25,17 @@ func testCatalog(t testing.TB) *catalog.Catalog {
 	return c
 }
 
+// oneSourceEngine is an engine reading one source (source 0).
+func oneSourceEngine(tb testing.TB) *figures.Engine {
+	tb.Helper()
+	e, err := figures.New(figures.Config{Catalog: testCatalog(tb)})
+	if err != nil {
+		tb.Fatal(err)
+	}
+	e.SetSources(0)
+	return e
+}
+
 // table is what a reader of the ClickHouse tables sees under FINAL: the
 // highest version of each key.
 type table struct {

@@ -18,11 +18,7 @@ type story struct {
 }
 
 func newStory(t *testing.T) *story {
-	e, err := figures.New(figures.Config{Catalog: testCatalog(t)})
-	if err != nil {
-		t.Fatal(err)
-	}
-	e.SetSources(0)
+	e := oneSourceEngine(t)
 	return &story{t: t, e: e, tb: newTable()}
 }
 
