@@ -39,8 +39,9 @@ func freeAddr() string {
 }
 
 // endToEnd publishes about n simulated events to the dev broker (its own
-// process, with the local ClickHouse) and times `seatflow run --drain`.
-func endToEnd(ctx context.Context, n int) ([]Result, error) {
+// process, with the local ClickHouse) and times `seatflow run --drain`. A
+// non-empty profile names where the run writes its CPU profile.
+func endToEnd(ctx context.Context, n int, profile string) ([]Result, error) {
 	dir, err := os.MkdirTemp("", "seatflow-bench-e2e-")
 	if err != nil {
 		return nil, err
@@ -82,8 +83,12 @@ func endToEnd(ctx context.Context, n int) ([]Result, error) {
 			fmt.Sscanf(line[i:], "published %d", &published)
 		}
 	}
-	run := exec.CommandContext(ctx, bin, "run", "--drain", "--kafka.brokers", kafkaAddr,
-		"--clickhouse.dsn", "http://"+chAddr, "--metrics.listen-address", "127.0.0.1:0", "--checkpoint-interval", "1m")
+	args := []string{"run", "--drain", "--kafka.brokers", kafkaAddr,
+		"--clickhouse.dsn", "http://" + chAddr, "--metrics.listen-address", "127.0.0.1:0", "--checkpoint-interval", "1m"}
+	if profile != "" {
+		args = append(args, "--debug.cpuprofile", fmt.Sprintf("%s.%d", profile, n))
+	}
+	run := exec.CommandContext(ctx, bin, args...)
 	var runOut strings.Builder
 	run.Stdout, run.Stderr = &runOut, &runOut
 	t0 := time.Now()

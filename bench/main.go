@@ -50,6 +50,7 @@ func main() {
 	only := flag.String("only", "core,memory,restart,e2e,sql", "which parts to run")
 	replot := flag.String("replot", "", "only print the table and draw the chart from this results file")
 	cpuprofile := flag.String("cpuprofile", "", "write a CPU profile of the whole run to this file")
+	runProfile := flag.String("run-cpuprofile", "", "write a CPU profile of each end-to-end `seatflow run` to this file, suffixed with the size")
 	flag.Parse()
 	if *cpuprofile != "" {
 		f, err := os.Create(*cpuprofile)
@@ -119,7 +120,7 @@ func main() {
 	each("restart", "restart: checkpoint read from ClickHouse and restored", *users,
 		func(n int) ([]Result, error) { return restart(ctx, cat, n) })
 	each("e2e", "end to end: dev broker -> seatflow run --drain -> local ClickHouse", *events,
-		func(n int) ([]Result, error) { return endToEnd(ctx, n) })
+		func(n int) ([]Result, error) { return endToEnd(ctx, n, *runProfile) })
 	each("sql", "the SQL way, same data and engine", *sqlTenants,
 		func(n int) ([]Result, error) { return sqlWay(ctx, cat, n, *sqlDays) })
 	printTable(rep)
