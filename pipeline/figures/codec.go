@@ -166,6 +166,11 @@ func (e *Engine) ReadState(r io.Reader) error {
 		id := int32(br.varint())
 		n.sources[id] = &source{high: br.varint(), idle: br.bool(), seen: br.bool()}
 	}
+	for _, s := range n.sources {
+		// the watermark has passed up to here: an idle source held it no
+		// further back
+		s.idleAt = n.watermark + n.lateness
+	}
 	nt := br.count(1 << 30)
 	for i := 0; i < nt && br.err == nil; i++ {
 		n.readTenant(br)

@@ -114,6 +114,13 @@ type source struct {
 	high int64
 	idle bool
 	seen bool
+	// idleAt, while idle, is the newest event time of any source when
+	// this one was last found read to its end: the watermark passes this
+	// source only that far. Events published to it afterwards (a backlog
+	// replayed into a live pipeline, reaching some partitions first)
+	// were not there to be read, so the watermark must not have run past
+	// them on other partitions' events.
+	idleAt int64
 }
 
 // skuInfo is a SKU as the engine uses it.
@@ -167,9 +174,19 @@ func (e *Engine) SetSources(ids ...int32) {
 }
 
 // SetIdle marks a source read to its end (idle) or busy again. An idle
-// source does not hold the watermark back.
+// source holds the watermark back only as far as the newest event of any
+// source at the time it was marked: call SetIdle(id, true) again whenever
+// the source is again found at its end, and the watermark follows the
+// others.
 func (e *Engine) SetIdle(id int32, idle bool) {
-	e.source(id).idle = idle
+	s := e.source(id)
+	s.idle = idle
+	if idle {
+		s.idleAt = e.maxTime // math.MinInt64 before any event: no bound yet
+		if s.seen {
+			s.idleAt = max(s.idleAt, s.high)
+		}
+	}
 	e.updateWatermark()
 }
 
@@ -186,23 +203,16 @@ func (e *Engine) source(id int32) *source {
 func (e *Engine) Watermark() int64 { return e.watermark }
 
 func (e *Engine) updateWatermark() {
-	low, high := int64(math.MaxInt64), int64(math.MinInt64)
-	busy := false
+	low := int64(math.MaxInt64)
 	for _, s := range e.sources {
-		if s.seen && s.high > high {
-			high = s.high
-		}
-		if s.idle {
-			continue
-		}
-		busy = true
-		if !s.seen {
+		mark := s.high
+		switch {
+		case s.idle:
+			mark = s.idleAt
+		case !s.seen:
 			return // a source with nothing read yet holds the watermark
 		}
-		low = min(low, s.high)
-	}
-	if !busy {
-		low = high // every source idle: the newest event bounds the watermark
+		low = min(low, mark)
 	}
 	if low == math.MinInt64 || low == math.MaxInt64 {
 		return
