@@ -12,6 +12,7 @@ import (
 	"fmt"
 	"log/slog"
 	"strconv"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -70,9 +71,12 @@ type Runner struct {
 	lastCommit map[tp]int64
 
 	// reading (consume.go)
-	gen       atomic.Pointer[kafka.Generation] // the current one, for commits
-	positions positions
-	credits   map[tp]chan struct{} // batches handed over and not yet applied
+	gen         atomic.Pointer[kafka.Generation] // the current one, for commits
+	groupMu     sync.Mutex
+	group       *kafka.ConsumerGroup // the current membership
+	groupClosed bool                 // Run is over: join no more
+	positions   positions
+	credits     map[tp]chan struct{} // batches handed over and not yet applied
 
 	sink  *sink         // writes flushes (sink.go)
 	kafka *kafka.Client // partition ends, for lag
@@ -172,17 +176,13 @@ func (r *Runner) Run(ctx context.Context) error {
 		return err
 	}
 	r.ready.Store(true)
-	group, err := kafka.NewConsumerGroup(kafka.ConsumerGroupConfig{
-		ID: r.cfg.Group, Brokers: r.cfg.Brokers, Topics: []string{r.cfg.LicenseTopic, r.cfg.UsageTopic},
-		StartOffset: kafka.FirstOffset, SessionTimeout: 10 * time.Second, HeartbeatInterval: 2 * time.Second,
-		RebalanceTimeout: 10 * time.Second, JoinGroupBackoff: time.Second, Timeout: 10 * time.Second,
-	})
+	group, err := r.newGroup()
 	if err != nil {
-		return fmt.Errorf("consumer group %s: %w", r.cfg.Group, err)
+		return err
 	}
 	// Readers are stopped by closing the group, after the final flush has
 	// committed through it.
-	defer group.Close()
+	defer r.closeGroup()
 	batches := make(chan batch, 2*r.partitions*batchesInFlight)
 	go r.consume(ctx, group, batches)
 	r.sink = r.startSink(ctx)
@@ -221,6 +221,13 @@ func (r *Runner) Run(ctx context.Context) error {
 			if err != nil {
 				r.cfg.Log.Warn("read partition ends", "err", err)
 				continue
+			}
+			if len(r.pending) > 0 {
+				// partitions found at their end again let the watermark
+				// follow the others: a paused partition may go on
+				if err := r.retryPaused(ctx); err != nil {
+					return err
+				}
 			}
 			if r.cfg.Drain && caughtUp && len(batches) == 0 {
 				for _, s := range r.allPartitions() {
