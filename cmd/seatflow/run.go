@@ -29,6 +29,7 @@ type runFlags struct {
 	group             string
 	flush, checkpoint time.Duration
 	lateness, horizon time.Duration
+	maxSkew           time.Duration
 	drain             bool
 	metricsAddr       string
 	cpuProfile        string
@@ -42,6 +43,7 @@ func addRunFlags(cmd *kingpin.CmdClause) *runFlags {
 	cmd.Flag("checkpoint-interval", "How often the state and offsets are checkpointed (offsets are committed then).").Default("1m").DurationVar(&f.checkpoint)
 	cmd.Flag("lateness", "Allowed lateness: how far behind the slowest partition's newest event the watermark stays.").Default("1h").DurationVar(&f.lateness)
 	cmd.Flag("horizon", "Restatement horizon: late events up to this far before the watermark rewrite closed days; older ones are too_late.").Default("168h").DurationVar(&f.horizon)
+	cmd.Flag("max-skew", "How far a partition may run ahead of the slowest busy one before it waits for it (watermark alignment: a backfill recomputes fewer days); 0 turns it off.").Default("24h").DurationVar(&f.maxSkew)
 	cmd.Flag("metrics.listen-address", "Address of /metrics, /healthz and /readyz.").Default("127.0.0.1:9464").StringVar(&f.metricsAddr)
 	cmd.Flag("debug.cpuprofile", "Write a CPU profile (pprof) of the run to this file.").Default("").StringVar(&f.cpuProfile)
 	cmd.Flag("drain", "Consume to the end of every partition, flush, checkpoint and exit 0 (backfills, tests).").BoolVar(&f.drain)
@@ -75,6 +77,13 @@ func (f *runFlags) start(ctx context.Context, log *slog.Logger, started func(*ru
 	if f.flush <= 0 || f.checkpoint < f.flush {
 		return nil, fmt.Errorf("--flush-interval (%s) must be positive and at most --checkpoint-interval (%s)", f.flush, f.checkpoint)
 	}
+	if f.maxSkew < 0 {
+		return nil, fmt.Errorf("--max-skew (%s) must not be negative; 0 turns alignment off", f.maxSkew)
+	}
+	maxSkew := f.maxSkew
+	if maxSkew == 0 {
+		maxSkew = -1 // no limit, in figures' terms
+	}
 	cat, err := loadCatalog(f.catalog)
 	if err != nil {
 		return nil, err
@@ -90,7 +99,7 @@ func (f *runFlags) start(ctx context.Context, log *slog.Logger, started func(*ru
 		Brokers: f.kafka.brokerList(), LicenseTopic: f.kafka.licenseTopic, UsageTopic: f.kafka.usageTopic,
 		DeadLetterTopic: f.kafka.deadTopic, Group: f.group, Database: f.ch.database,
 		FlushInterval: f.flush, CheckpointInterval: f.checkpoint, Lateness: f.lateness, Horizon: f.horizon,
-		Drain: f.drain, Catalog: cat, Log: log, Metrics: runner.NewMetrics(reg),
+		MaxSkew: maxSkew, Drain: f.drain, Catalog: cat, Log: log, Metrics: runner.NewMetrics(reg),
 	}, conn)
 	if err != nil {
 		return nil, err

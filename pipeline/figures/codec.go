@@ -178,6 +178,7 @@ func (e *Engine) ReadState(r io.Reader) error {
 	if br.err != nil {
 		return fmt.Errorf("read state: %w", br.err)
 	}
+	n.updateWatermark() // the same watermark; and the slowest busy source
 	*e = *n
 	return nil
 }

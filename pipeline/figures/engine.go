@@ -48,6 +48,10 @@ type Config struct {
 	Catalog  *catalog.Catalog
 	Lateness time.Duration // allowed lateness; default 1 h
 	Horizon  time.Duration // restatement horizon before the watermark; default 7 days
+	// MaxSkew is how far a source's events may run ahead of the slowest
+	// busy source's before Apply answers ErrSkew; default 1 day, negative:
+	// no limit.
+	MaxSkew time.Duration
 }
 
 // ErrAhead means the event's day is too far ahead for the engine's 64-day
@@ -55,6 +59,14 @@ type Config struct {
 // place) and apply the event again; if it is still ahead, pause that source
 // until the watermark advances (watermark alignment), then retry.
 var ErrAhead = errors.New("event too far ahead of the watermark; pause this source")
+
+// ErrSkew means the event's source has run more than MaxSkew ahead of the
+// slowest busy source: pause it until that one catches up (watermark
+// alignment). Without it, in a backfill where partitions are read at
+// different speeds, one partition runs weeks ahead of another, and every
+// flush recomputes each lagging tenant's days up to the newest day. The
+// slowest source itself is never paused, so some source can always go on.
+var ErrSkew = errors.New("source too far ahead of the slowest; pause it until that one catches up")
 
 // Outcome says what Apply did with an accepted event.
 type Outcome uint8
@@ -72,6 +84,7 @@ type Engine struct {
 	cat      *catalog.Catalog
 	lateness int64
 	horizon  int64
+	maxSkew  int64 // 0: no limit
 
 	workloads  []string         // workload id → canonical name
 	workloadID map[string]uint8 // canonical name → id
@@ -84,6 +97,7 @@ type Engine struct {
 
 	sources   map[int32]*source
 	watermark int64 // math.MinInt64 until every source has a high mark or is idle
+	slowest   int64 // lowest high mark of a busy source; math.MinInt64 if none
 	maxTime   int64 // highest occurred_at accepted
 	base      event.Day
 	started   bool
@@ -141,6 +155,12 @@ func New(cfg Config) (*Engine, error) {
 	if cfg.Horizon == 0 {
 		cfg.Horizon = 7 * 24 * time.Hour
 	}
+	switch {
+	case cfg.MaxSkew == 0:
+		cfg.MaxSkew = 24 * time.Hour
+	case cfg.MaxSkew < 0:
+		cfg.MaxSkew = 0
+	}
 	if cfg.Lateness < 0 || cfg.Horizon < 0 {
 		return nil, fmt.Errorf("figures: lateness %s and horizon %s must not be negative", cfg.Lateness, cfg.Horizon)
 	}
@@ -150,10 +170,10 @@ func New(cfg Config) (*Engine, error) {
 		return nil, fmt.Errorf("figures: a %s horizon and %s lateness need %d days of history; at most %d fit", cfg.Horizon, cfg.Lateness, need, bits)
 	}
 	e := &Engine{
-		cat: cfg.Catalog, lateness: int64(cfg.Lateness), horizon: int64(cfg.Horizon),
+		cat: cfg.Catalog, lateness: int64(cfg.Lateness), horizon: int64(cfg.Horizon), maxSkew: int64(cfg.MaxSkew),
 		workloadID: map[string]uint8{}, skus: map[string]*skuInfo{},
 		tenants: map[string]*tenant{}, sources: map[int32]*source{},
-		watermark: math.MinInt64, maxTime: math.MinInt64, closed: math.MinInt32,
+		watermark: math.MinInt64, slowest: math.MinInt64, maxTime: math.MinInt64, closed: math.MinInt32,
 		computed: math.MinInt32, unflushedFrom: math.MaxInt32,
 	}
 	for _, w := range cfg.Catalog.Workloads() {
@@ -203,18 +223,24 @@ func (e *Engine) source(id int32) *source {
 func (e *Engine) Watermark() int64 { return e.watermark }
 
 func (e *Engine) updateWatermark() {
-	low := int64(math.MaxInt64)
+	low, slowest := int64(math.MaxInt64), int64(math.MaxInt64)
+	defined := true
 	for _, s := range e.sources {
-		mark := s.high
 		switch {
 		case s.idle:
-			mark = s.idleAt
+			low = min(low, s.idleAt)
 		case !s.seen:
-			return // a source with nothing read yet holds the watermark
+			defined = false // a source with nothing read yet holds the watermark
+		default:
+			low = min(low, s.high)
+			slowest = min(slowest, s.high)
 		}
-		low = min(low, mark)
 	}
-	if low == math.MinInt64 || low == math.MaxInt64 {
+	e.slowest = math.MinInt64
+	if slowest != math.MaxInt64 {
+		e.slowest = slowest
+	}
+	if !defined || low == math.MinInt64 || low == math.MaxInt64 {
 		return
 	}
 	if wm := low - e.lateness; wm > e.watermark {
@@ -276,7 +302,7 @@ func (e *Engine) floor() event.Day {
 
 // Apply applies one decoded event read from source src. A *event.Rejection
 // (too_late, too_many_workloads) means the event goes to the dead-letter
-// topic; ErrAhead means retry after the watermark advances.
+// topic; ErrAhead and ErrSkew mean retry after the watermark advances.
 func (e *Engine) Apply(src int32, ev *event.Event) (Outcome, *event.Rejection, error) {
 	outcome := OnTime
 	if ev.OccurredAt < e.watermark {
@@ -293,6 +319,13 @@ func (e *Engine) Apply(src int32, ev *event.Event) (Outcome, *event.Rejection, e
 	}
 	if day < e.base {
 		return 0, &event.Rejection{Reason: event.TooLate, Detail: "occurred_at is older than the engine's window (before any watermark)"}, nil
+	}
+	if e.maxSkew > 0 && e.slowest != math.MinInt64 && ev.OccurredAt > e.slowest+e.maxSkew {
+		// The slowest busy source itself is never paused: it goes on
+		// or, read to its end, turns idle, and the next slowest leads.
+		if s := e.source(src); s.idle || !s.seen || s.high > e.slowest {
+			return 0, nil, ErrSkew
+		}
 	}
 	// The source's high mark moves first: when this source was holding the
 	// watermark back, the event itself may let the bitmaps slide.
@@ -328,10 +361,11 @@ func (e *Engine) Apply(src int32, ev *event.Event) (Outcome, *event.Rejection, e
 func (e *Engine) advanceSource(src int32, at int64) {
 	s := e.source(src)
 	if !s.seen || at > s.high || s.idle {
-		// Only a source that was idle, new, or the one holding the
-		// watermark back can move it: skip the scan over all sources
-		// otherwise (it ran once per event).
-		holding := !s.seen || s.idle || e.watermark == math.MinInt64 || s.high-e.lateness <= e.watermark
+		// Only a source that was idle, new, holding the watermark back
+		// or the slowest busy one can move the watermark or the slowest
+		// mark: skip the scan over all sources otherwise (it ran once
+		// per event).
+		holding := !s.seen || s.idle || e.watermark == math.MinInt64 || s.high-e.lateness <= e.watermark || s.high <= e.slowest
 		s.idle, s.seen = false, true
 		s.high = max(s.high, at)
 		if holding {

@@ -36,7 +36,8 @@ type Config struct {
 	FlushInterval                             time.Duration // default 5 s
 	CheckpointInterval                        time.Duration // default 1 min
 	Lateness, Horizon                         time.Duration
-	Drain                                     bool // stop once every partition is read to its end
+	MaxSkew                                   time.Duration // see figures.Config
+	Drain                                     bool          // stop once every partition is read to its end
 	Catalog                                   *catalog.Catalog
 	Log                                       *slog.Logger
 	Metrics                                   *Metrics
@@ -120,7 +121,7 @@ func New(cfg Config, ch driver.Conn) (*Runner, error) {
 	if len(cfg.Brokers) == 0 {
 		return nil, errors.New("no Kafka brokers: set --kafka.brokers")
 	}
-	engine, err := figures.New(figures.Config{Catalog: cfg.Catalog, Lateness: cfg.Lateness, Horizon: cfg.Horizon})
+	engine, err := figures.New(figures.Config{Catalog: cfg.Catalog, Lateness: cfg.Lateness, Horizon: cfg.Horizon, MaxSkew: cfg.MaxSkew})
 	if err != nil {
 		return nil, err
 	}
@@ -366,8 +367,8 @@ func (r *Runner) process(ctx context.Context, b batch) error {
 }
 
 // apply applies one decoded message; false means it is too far ahead of
-// the watermark (even after a flush, with flushIfAhead), and its partition
-// pauses.
+// the watermark (even after a flush, with flushIfAhead) or of the slowest
+// partition, and its partition pauses.
 func (r *Runner) apply(ctx context.Context, m *message, flushIfAhead bool) (bool, error) {
 	if m.rej != nil {
 		r.reject(m.Message, m.rej)
@@ -376,17 +377,15 @@ func (r *Runner) apply(ctx context.Context, m *message, flushIfAhead bool) (bool
 	ev := &m.ev
 	src := r.source(tp{m.Topic, m.Partition})
 	outcome, rej, err := r.engine.Apply(src, ev)
-	if errors.Is(err, figures.ErrAhead) {
-		if !flushIfAhead {
-			return false, nil
-		}
+	if errors.Is(err, figures.ErrAhead) && flushIfAhead {
+		// a flush may let the bitmaps slide
 		if err := r.flush(ctx, false); err != nil {
 			return false, err
 		}
 		outcome, rej, err = r.engine.Apply(src, ev)
-		if errors.Is(err, figures.ErrAhead) {
-			return false, nil
-		}
+	}
+	if errors.Is(err, figures.ErrAhead) || errors.Is(err, figures.ErrSkew) {
+		return false, nil // the partition pauses
 	}
 	if err != nil {
 		return false, err
