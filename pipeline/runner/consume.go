@@ -33,11 +33,15 @@ type batch struct {
 	msgs []message
 }
 
-// message is a Kafka message and what decoding it gave.
+// message is what the pipeline keeps of a Kafka message (its partition is
+// the batch's; a dead letter needs key, value and offset) and what decoding
+// it gave. A whole kafka.Message is three times the size, and a batch of
+// them was a fifth of the readers' time in zeroing, copying and GC.
 type message struct {
-	kafka.Message
-	ev  event.Event // its strings alias Value
-	rej *event.Rejection
+	offset     int64
+	key, value []byte
+	ev         event.Event // its strings alias value
+	rej        *event.Rejection
 }
 
 // positions are where each partition's reader goes on after a rebalance:
@@ -223,14 +227,14 @@ func (r *Runner) readFrom(ctx context.Context, t tp, out chan<- batch) error {
 			if err != nil {
 				break
 			}
-			msgs = append(msgs, message{Message: m})
+			msgs = append(msgs, message{offset: m.Offset, key: m.Key, value: m.Value})
 		}
 		err := fetch.Close()
-		size = max(64, len(msgs))
+		size = max(size, len(msgs))   // the largest fetch so far: no regrowth
 		now := r.cfg.Now().UnixNano() // one clock reading a fetch: it only bounds future timestamps
 		for i := range msgs {
 			m := &msgs[i]
-			m.rej = dec.Decode(m.Value, now, &m.ev)
+			m.rej = dec.Decode(m.value, now, &m.ev)
 		}
 		if len(msgs) > 0 {
 			select {
@@ -243,7 +247,7 @@ func (r *Runner) readFrom(ctx context.Context, t tp, out chan<- batch) error {
 			case <-ctx.Done():
 				return ctx.Err()
 			}
-			offset = msgs[len(msgs)-1].Offset + 1
+			offset = msgs[len(msgs)-1].offset + 1
 			r.positions.set(t, offset)
 		}
 		switch {

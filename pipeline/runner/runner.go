@@ -337,10 +337,10 @@ func (r *Runner) process(ctx context.Context, b batch) error {
 	next, restored := r.next[t]
 	for i := range b.msgs {
 		m := &b.msgs[i]
-		if restored && m.Offset < next {
+		if restored && m.offset < next {
 			continue // covered by the restored checkpoint
 		}
-		done, err := r.apply(ctx, m, true)
+		done, err := r.apply(ctx, t, m, true)
 		if err != nil {
 			return err
 		}
@@ -349,7 +349,7 @@ func (r *Runner) process(ctx context.Context, b batch) error {
 			r.processed.Add(int64(i))
 			return nil
 		}
-		r.next[t] = m.Offset + 1
+		r.next[t] = m.offset + 1
 	}
 	r.processed.Add(int64(len(b.msgs)))
 	<-r.credits[t]
@@ -369,13 +369,13 @@ func (r *Runner) process(ctx context.Context, b batch) error {
 // apply applies one decoded message; false means it is too far ahead of
 // the watermark (even after a flush, with flushIfAhead) or of the slowest
 // partition, and its partition pauses.
-func (r *Runner) apply(ctx context.Context, m *message, flushIfAhead bool) (bool, error) {
+func (r *Runner) apply(ctx context.Context, t tp, m *message, flushIfAhead bool) (bool, error) {
 	if m.rej != nil {
-		r.reject(m.Message, m.rej)
+		r.reject(t, m, m.rej)
 		return true, nil
 	}
 	ev := &m.ev
-	src := r.source(tp{m.Topic, m.Partition})
+	src := r.source(t)
 	outcome, rej, err := r.engine.Apply(src, ev)
 	if errors.Is(err, figures.ErrAhead) && flushIfAhead {
 		// a flush may let the bitmaps slide
@@ -390,12 +390,12 @@ func (r *Runner) apply(ctx context.Context, m *message, flushIfAhead bool) (bool
 	if err != nil {
 		return false, err
 	}
-	r.consumed[consumedKey{m.Topic, ev.Kind}].Inc()
+	r.consumed[consumedKey{t.topic, ev.Kind}].Inc()
 	if rej != nil {
 		if rej.Reason == event.TooLate {
 			r.cfg.Metrics.Late.WithLabelValues("rejected").Inc()
 		}
-		r.reject(m.Message, rej)
+		r.reject(t, m, rej)
 		return true, nil
 	}
 	if outcome == figures.Restated {
@@ -408,14 +408,14 @@ func (r *Runner) retryPaused(ctx context.Context) error {
 	for t, p := range r.pending {
 		n := 0
 		for ; n < len(p.msgs); n++ {
-			done, err := r.apply(ctx, &p.msgs[n], false)
+			done, err := r.apply(ctx, t, &p.msgs[n], false)
 			if err != nil {
 				return err
 			}
 			if !done {
 				break
 			}
-			r.next[t] = p.msgs[n].Offset + 1
+			r.next[t] = p.msgs[n].offset + 1
 		}
 		r.processed.Add(int64(n))
 		p.msgs = p.msgs[n:]
@@ -429,9 +429,10 @@ func (r *Runner) retryPaused(ctx context.Context) error {
 	return nil
 }
 
-func (r *Runner) reject(m kafka.Message, rej *event.Rejection) {
+func (r *Runner) reject(t tp, m *message, rej *event.Rejection) {
 	r.cfg.Metrics.Rejected.WithLabelValues(string(rej.Reason)).Inc()
-	r.dead = append(r.dead, deadletter.Entry{Source: m, Reason: string(rej.Reason), Detail: rej.Detail})
+	src := kafka.Message{Topic: t.topic, Partition: t.partition, Offset: m.offset, Key: m.key, Value: m.value}
+	r.dead = append(r.dead, deadletter.Entry{Source: src, Reason: string(rej.Reason), Detail: rej.Detail})
 }
 
 // flush takes the changed rows and dead letters (and, with checkpoint, the
