@@ -31,6 +31,11 @@ const (
 type batch struct {
 	tp   tp
 	msgs []message
+	// atEnd: the fetch reached the partition's high-water mark. The
+	// partition turns idle once the batch is applied, at once instead of
+	// at the next lag check: with watermark alignment, the others may be
+	// waiting for it.
+	atEnd bool
 }
 
 // message is what the pipeline keeps of a Kafka message (its partition is
@@ -229,6 +234,7 @@ func (r *Runner) readFrom(ctx context.Context, t tp, out chan<- batch) error {
 			}
 			msgs = append(msgs, message{offset: m.Offset, key: m.Key, value: m.Value})
 		}
+		hwm := fetch.HighWaterMark()
 		err := fetch.Close()
 		size = max(size, len(msgs))   // the largest fetch so far: no regrowth
 		now := r.cfg.Now().UnixNano() // one clock reading a fetch: it only bounds future timestamps
@@ -243,7 +249,7 @@ func (r *Runner) readFrom(ctx context.Context, t tp, out chan<- batch) error {
 				return ctx.Err()
 			}
 			select {
-			case out <- batch{tp: t, msgs: msgs}:
+			case out <- batch{tp: t, msgs: msgs, atEnd: msgs[len(msgs)-1].offset+1 >= hwm}:
 			case <-ctx.Done():
 				return ctx.Err()
 			}

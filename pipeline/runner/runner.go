@@ -88,6 +88,7 @@ type Runner struct {
 type paused struct {
 	msgs    []message
 	batches int
+	atEnd   bool // the last batch reached the partition's end
 }
 
 // consumedKey picks a seatflow_events_consumed_total series; resolved once,
@@ -332,6 +333,7 @@ func (r *Runner) process(ctx context.Context, b batch) error {
 	if p := r.pending[t]; p != nil { // the partition is paused: keep order
 		p.msgs = append(p.msgs, b.msgs...)
 		p.batches++
+		p.atEnd = b.atEnd
 		return nil
 	}
 	next, restored := r.next[t]
@@ -345,14 +347,19 @@ func (r *Runner) process(ctx context.Context, b batch) error {
 			return err
 		}
 		if !done {
-			r.pending[t] = &paused{msgs: b.msgs[i:], batches: 1}
+			r.pending[t] = &paused{msgs: b.msgs[i:], batches: 1, atEnd: b.atEnd}
 			r.processed.Add(int64(i))
-			return nil
+			// what this partition applied before it paused may be what
+			// another paused one waits for
+			return r.retryPaused(ctx)
 		}
 		r.next[t] = m.offset + 1
 	}
 	r.processed.Add(int64(len(b.msgs)))
 	<-r.credits[t]
+	if b.atEnd {
+		r.engine.SetIdle(r.source(t), true)
+	}
 	if r.engine.Pending() >= MaxPendingRows {
 		// a backfill finds rows faster than the flush interval wants
 		// them: flush early, which bounds memory and keeps inserts even
@@ -404,25 +411,37 @@ func (r *Runner) apply(ctx context.Context, t tp, m *message, flushIfAhead bool)
 	return true, nil
 }
 
+// retryPaused applies what paused partitions hold, as far as each may go,
+// and goes round again while any went on: one partition going on moves
+// the watermark or the slowest mark another waits for. Otherwise, with
+// every partition paused, each step waited for the next lag check (a
+// 1M-event drain took 12 s instead of 2).
 func (r *Runner) retryPaused(ctx context.Context) error {
-	for t, p := range r.pending {
-		n := 0
-		for ; n < len(p.msgs); n++ {
-			done, err := r.apply(ctx, t, &p.msgs[n], false)
-			if err != nil {
-				return err
+	for progress := true; progress && len(r.pending) > 0; {
+		progress = false
+		for t, p := range r.pending {
+			n := 0
+			for ; n < len(p.msgs); n++ {
+				done, err := r.apply(ctx, t, &p.msgs[n], false)
+				if err != nil {
+					return err
+				}
+				if !done {
+					break
+				}
+				r.next[t] = p.msgs[n].offset + 1
 			}
-			if !done {
-				break
-			}
-			r.next[t] = p.msgs[n].offset + 1
-		}
-		r.processed.Add(int64(n))
-		p.msgs = p.msgs[n:]
-		if len(p.msgs) == 0 {
-			delete(r.pending, t)
-			for range p.batches {
-				<-r.credits[t]
+			progress = progress || n > 0
+			r.processed.Add(int64(n))
+			p.msgs = p.msgs[n:]
+			if len(p.msgs) == 0 {
+				delete(r.pending, t)
+				for range p.batches {
+					<-r.credits[t]
+				}
+				if p.atEnd {
+					r.engine.SetIdle(r.source(t), true)
+				}
 			}
 		}
 	}
