@@ -3,13 +3,10 @@ package runner_test
 import (
 	"context"
 	"fmt"
-	"log/slog"
 	"net"
-	"os"
 	"testing"
 	"time"
 
-	"github.com/prometheus/client_golang/prometheus"
 	"github.com/segmentio/kafka-go"
 	"github.com/segmentio/kafka-go/protocol"
 	"github.com/segmentio/kafka-go/protocol/consumer"
@@ -17,7 +14,6 @@ import (
 
 	"github.com/seatflow/seatflow/pipeline/event"
 	"github.com/seatflow/seatflow/pipeline/reference"
-	"github.com/seatflow/seatflow/pipeline/runner"
 	"github.com/seatflow/seatflow/testenv"
 )
 
@@ -39,15 +35,7 @@ func TestMemberGoneMidJoin(t *testing.T) {
 	half := len(events) / 2
 	produce(t, k, events[:half])
 	const group = "gone-mid-join"
-	r, err := runner.New(runner.Config{
-		Brokers: k.Brokers, LicenseTopic: k.License, UsageTopic: k.Usage, DeadLetterTopic: k.DeadLetter,
-		Group: group, Database: chEnv.Database, FlushInterval: 100 * time.Millisecond, CheckpointInterval: time.Second,
-		Catalog: cat, Log: slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn})),
-		Metrics: runner.NewMetrics(prometheus.NewRegistry()),
-	}, conn)
-	if err != nil {
-		t.Fatal(err)
-	}
+	r := testRunner(t, k, conn, chEnv.Database, group, cat, nil)
 	runCtx, cancel := context.WithTimeout(ctx, 3*time.Minute)
 	defer cancel()
 	done := runInBackground(runCtx, r)

@@ -8,8 +8,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/prometheus/client_golang/prometheus"
-
 	"github.com/seatflow/seatflow/pipeline/event"
 	"github.com/seatflow/seatflow/pipeline/reference"
 	"github.com/seatflow/seatflow/pipeline/runner"
@@ -28,15 +26,10 @@ func TestClickHouseOutage(t *testing.T) {
 	events, cat := simulated(t, 10, 30)
 	half := len(events) / 2
 	produce(t, k, events[:half])
-	r, err := runner.New(runner.Config{
-		Brokers: k.Brokers, LicenseTopic: k.License, UsageTopic: k.Usage, DeadLetterTopic: k.DeadLetter,
-		Group: "outage", Database: "seatflow", FlushInterval: 100 * time.Millisecond, CheckpointInterval: 300 * time.Millisecond,
-		Drain: true, Catalog: cat, Log: slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelError})),
-		Metrics: runner.NewMetrics(prometheus.NewRegistry()),
-	}, conn)
-	if err != nil {
-		t.Fatal(err)
-	}
+	r := testRunner(t, k, conn, "seatflow", "outage", cat, func(c *runner.Config) {
+		c.CheckpointInterval, c.Drain = 300*time.Millisecond, true
+		c.Log = slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelError}))
+	})
 	runCtx, cancel := context.WithTimeout(ctx, 3*time.Minute)
 	defer cancel()
 	done := runInBackground(runCtx, r)
@@ -85,15 +78,10 @@ func TestSinkFailureStopsRun(t *testing.T) {
 	conn := chEnv.Open(t)
 	events, cat := simulated(t, 5, 20)
 	produce(t, k, events)
-	r, err := runner.New(runner.Config{
-		Brokers: k.Brokers, LicenseTopic: k.License, UsageTopic: k.Usage, DeadLetterTopic: k.DeadLetter,
-		Group: "sink-failure", Database: chEnv.Database, FlushInterval: 50 * time.Millisecond, CheckpointInterval: time.Hour,
-		Catalog: cat, Log: slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelError})),
-		Metrics: runner.NewMetrics(prometheus.NewRegistry()),
-	}, conn)
-	if err != nil {
-		t.Fatal(err)
-	}
+	r := testRunner(t, k, conn, chEnv.Database, "sink-failure", cat, func(c *runner.Config) {
+		c.FlushInterval, c.CheckpointInterval = 50*time.Millisecond, time.Hour
+		c.Log = slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelError}))
+	})
 	runCtx, cancel := context.WithTimeout(ctx, time.Minute)
 	defer cancel()
 	done := runInBackground(runCtx, r)

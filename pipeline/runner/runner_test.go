@@ -65,16 +65,9 @@ func TestDrainEqualsReference(t *testing.T) {
 	}
 	w.Close()
 
-	r, err := runner.New(runner.Config{
-		Brokers: k.Brokers, LicenseTopic: k.License, UsageTopic: k.Usage, DeadLetterTopic: k.DeadLetter,
-		Group: "seatflow-test", Database: chEnv.Database, FlushInterval: 200 * time.Millisecond,
-		CheckpointInterval: time.Second, Drain: true, Catalog: cat,
-		Log:     slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn})),
-		Metrics: runner.NewMetrics(prometheus.NewRegistry()),
-	}, conn)
-	if err != nil {
-		t.Fatal(err)
-	}
+	r := testRunner(t, k, conn, chEnv.Database, "seatflow-test", cat, func(c *runner.Config) {
+		c.FlushInterval, c.Drain = 200*time.Millisecond, true
+	})
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
 	start := time.Now()
@@ -86,6 +79,27 @@ func TestDrainEqualsReference(t *testing.T) {
 	last := event.DayOf(events[len(events)-1].OccurredAt)
 	must(t, compare(t, conn, chEnv.Database, reference.Compute(events, cat, last)))
 	checkDeadLetters(t, k)
+}
+
+// testRunner makes a runner of k's topics writing into db: 100 ms
+// flushes, 1 s checkpoints, warnings logged; adjust, if set, changes what
+// the test needs otherwise.
+func testRunner(t *testing.T, k *testenv.Kafka, conn driver.Conn, db, group string, cat *catalog.Catalog, adjust func(*runner.Config)) *runner.Runner {
+	t.Helper()
+	cfg := runner.Config{
+		Brokers: k.Brokers, LicenseTopic: k.License, UsageTopic: k.Usage, DeadLetterTopic: k.DeadLetter,
+		Group: group, Database: db, FlushInterval: 100 * time.Millisecond, CheckpointInterval: time.Second,
+		Catalog: cat, Log: slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn})),
+		Metrics: runner.NewMetrics(prometheus.NewRegistry()),
+	}
+	if adjust != nil {
+		adjust(&cfg)
+	}
+	r, err := runner.New(cfg, conn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return r
 }
 
 func produce(t *testing.T, k *testenv.Kafka, events []event.Event) {
