@@ -3,6 +3,12 @@
 // Docker, a real Kafka wire protocol that kafka-go, kcat and librdkafka
 // clients speak. With a data directory its logs and committed group offsets
 // survive a clean stop and a kill -9.
+//
+// One trap, unlike a Kafka broker: kfake arms a group member's session
+// timer only when its JoinGroup answer is delivered, so a member killed
+// while joining stays in the group for good, holding its partitions. The
+// pipeline's runner rejoins when a partial assignment stands too long
+// (runner.TestMemberGoneMidJoin makes such a member).
 package localkafka
 
 import (
