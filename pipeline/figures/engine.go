@@ -96,7 +96,7 @@ type Engine struct {
 	order   []*tenant // tenants in first-seen order, for deterministic output
 
 	sources   map[int32]*source
-	watermark int64 // math.MinInt64 until every source has a high mark or is idle
+	watermark int64 // math.MinInt64 until every source has a high mark or an idle mark
 	slowest   int64 // lowest high mark of a busy source; math.MinInt64 if none
 	maxTime   int64 // highest occurred_at accepted
 	base      event.Day
@@ -302,7 +302,8 @@ func (e *Engine) floor() event.Day {
 
 // Apply applies one decoded event read from source src. A *event.Rejection
 // (too_late, too_many_workloads) means the event goes to the dead-letter
-// topic; ErrAhead and ErrSkew mean retry after the watermark advances.
+// topic; ErrAhead means retry after the watermark advances, ErrSkew after
+// the slowest busy source catches up.
 func (e *Engine) Apply(src int32, ev *event.Event) (Outcome, *event.Rejection, error) {
 	outcome := OnTime
 	if ev.OccurredAt < e.watermark {
