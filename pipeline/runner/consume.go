@@ -226,7 +226,14 @@ func (r *Runner) readFrom(ctx context.Context, t tp, out chan<- batch) error {
 		conn.SetReadDeadline(time.Now().Add(fetchMaxWait))
 		fetch := conn.ReadBatchWith(kafka.ReadBatchConfig{MinBytes: 1, MaxBytes: fetchMaxBytes})
 		conn.SetReadDeadline(time.Now().Add(10 * time.Second)) // for the whole fetch, not per message
-		msgs := make([]message, 0, size)
+		var msgs []message
+		select {
+		case msgs = <-r.spare[t]:
+			// Entries past len still point at old values until they are
+			// written again: at most a few batches' worth per partition.
+		default:
+			msgs = make([]message, 0, size)
+		}
 		for {
 			m, err := fetch.ReadMessage()
 			if err != nil {
