@@ -263,6 +263,8 @@ func (r *Runner) readFrom(ctx context.Context, t tp, out chan<- batch) error {
 			}
 			offset = msgs[len(msgs)-1].offset + 1
 			r.positions.set(t, offset)
+		} else {
+			r.recycle(t, msgs) // an empty fetch: keep the array for the next
 		}
 		switch {
 		case err == nil, errors.Is(err, kafka.RequestTimedOut):

@@ -85,7 +85,8 @@ type Runner struct {
 }
 
 // paused holds a partition's messages while it waits for the watermark
-// (ErrAhead), and the batch credits they hold.
+// (ErrAhead) or for the slowest partition (ErrSkew), and the batch credits
+// they hold.
 type paused struct {
 	msgs    []message
 	batches int
@@ -339,31 +340,27 @@ func (r *Runner) process(ctx context.Context, b batch) error {
 		r.recycle(t, b.msgs)
 		return nil
 	}
-	next, restored := r.next[t]
-	for i := range b.msgs {
-		m := &b.msgs[i]
-		if restored && m.offset < next {
-			continue // covered by the restored checkpoint
+	msgs := b.msgs
+	if next, ok := r.next[t]; ok {
+		covered := 0 // by the restored checkpoint, or already applied
+		for covered < len(msgs) && msgs[covered].offset < next {
+			covered++
 		}
-		done, err := r.apply(ctx, t, m, true)
-		if err != nil {
-			return err
-		}
-		if !done {
-			r.pending[t] = &paused{msgs: b.msgs[i:], batches: 1, atEnd: b.atEnd}
-			r.processed.Add(int64(i))
-			// what this partition applied before it paused may be what
-			// another paused one waits for
-			return r.retryPaused(ctx)
-		}
-		r.next[t] = m.offset + 1
+		r.processed.Add(int64(covered))
+		msgs = msgs[covered:]
 	}
-	r.processed.Add(int64(len(b.msgs)))
-	<-r.credits[t]
+	n, err := r.applyRun(ctx, t, msgs, true)
+	if err != nil {
+		return err
+	}
+	if n < len(msgs) {
+		r.pending[t] = &paused{msgs: msgs[n:], batches: 1, atEnd: b.atEnd}
+		// what this partition applied before it paused may be what
+		// another paused one waits for
+		return r.retryPaused(ctx)
+	}
+	r.release(t, 1, b.atEnd)
 	r.recycle(t, b.msgs)
-	if b.atEnd {
-		r.engine.SetIdle(r.source(t), true)
-	}
 	if r.engine.Pending() >= MaxPendingRows {
 		// a backfill finds rows faster than the flush interval wants
 		// them: flush early, which bounds memory and keeps inserts even
@@ -375,6 +372,36 @@ func (r *Runner) process(ctx context.Context, b batch) error {
 		return r.retryPaused(ctx)
 	}
 	return nil
+}
+
+// applyRun applies partition t's msgs in order until one must wait, and
+// says how many went.
+func (r *Runner) applyRun(ctx context.Context, t tp, msgs []message, flushIfAhead bool) (int, error) {
+	n := 0
+	for ; n < len(msgs); n++ {
+		done, err := r.apply(ctx, t, &msgs[n], flushIfAhead)
+		if err != nil {
+			return n, err
+		}
+		if !done {
+			break
+		}
+		r.next[t] = msgs[n].offset + 1
+	}
+	r.processed.Add(int64(n))
+	return n, nil
+}
+
+// release gives back the credits of t's applied batches; a partition
+// whose last batch reached its end turns idle now rather than at the next
+// lag check, since with watermark alignment the others may wait for it.
+func (r *Runner) release(t tp, batches int, atEnd bool) {
+	for range batches {
+		<-r.credits[t]
+	}
+	if atEnd {
+		r.engine.SetIdle(r.source(t), true)
+	}
 }
 
 // apply applies one decoded message; false means it is too far ahead of
@@ -424,28 +451,15 @@ func (r *Runner) retryPaused(ctx context.Context) error {
 	for progress := true; progress && len(r.pending) > 0; {
 		progress = false
 		for t, p := range r.pending {
-			n := 0
-			for ; n < len(p.msgs); n++ {
-				done, err := r.apply(ctx, t, &p.msgs[n], false)
-				if err != nil {
-					return err
-				}
-				if !done {
-					break
-				}
-				r.next[t] = p.msgs[n].offset + 1
+			n, err := r.applyRun(ctx, t, p.msgs, false)
+			if err != nil {
+				return err
 			}
 			progress = progress || n > 0
-			r.processed.Add(int64(n))
 			p.msgs = p.msgs[n:]
 			if len(p.msgs) == 0 {
 				delete(r.pending, t)
-				for range p.batches {
-					<-r.credits[t]
-				}
-				if p.atEnd {
-					r.engine.SetIdle(r.source(t), true)
-				}
+				r.release(t, p.batches, p.atEnd)
 			}
 		}
 	}
