@@ -362,11 +362,11 @@ func (e *Engine) Apply(src int32, ev *event.Event) (Outcome, *event.Rejection, e
 func (e *Engine) advanceSource(src int32, at int64) {
 	s := e.source(src)
 	if !s.seen || at > s.high || s.idle {
-		// Only a source that was idle, new, holding the watermark back
-		// or the slowest busy one can move the watermark or the slowest
-		// mark: skip the scan over all sources otherwise (it ran once
-		// per event).
-		holding := !s.seen || s.idle || e.watermark == math.MinInt64 || s.high-e.lateness <= e.watermark || s.high <= e.slowest
+		// Only a source that was idle, new, or the slowest busy one can
+		// move the watermark or the slowest mark (a busy source holding
+		// the watermark back is the slowest): skip the scan over all
+		// sources otherwise (it ran once per event).
+		holding := !s.seen || s.idle || s.high <= e.slowest
 		s.idle, s.seen = false, true
 		s.high = max(s.high, at)
 		if holding {
