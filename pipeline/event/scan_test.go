@@ -1,6 +1,7 @@
 package event
 
 import (
+	"bytes"
 	"encoding/json"
 	"math/rand/v2"
 	"testing"
@@ -85,6 +86,65 @@ func TestParseTimeAgreesWithTimeParse(t *testing.T) {
 		want, err := time.Parse(time.RFC3339Nano, s)
 		if ok != (err == nil) || ok && got != want.UnixNano() {
 			t.Errorf("%q: parseTime %d %v; time.Parse %v %v", s, got, ok, want, err)
+		}
+	}
+}
+
+// scanStringBytewise is scanString one byte at a time: the reference for
+// the eight-byte version.
+func scanStringBytewise(data []byte, i int) int {
+	for ; i < len(data); i++ {
+		switch c := data[i]; {
+		case c == '"':
+			return i
+		case c == '\\' || c < 0x20:
+			return -1
+		}
+	}
+	return -1
+}
+
+func TestScanStringAgreesBytewise(t *testing.T) {
+	check := func(data []byte, from int) {
+		t.Helper()
+		if got, want := scanString(data, from), scanStringBytewise(data, from); got != want {
+			t.Fatalf("scanString(%q, %d) = %d, want %d", data, from, got, want)
+		}
+	}
+	// every byte value at every place of strings up to two words and a
+	// bit long, alone and before a second stop byte (borrows)
+	for n := 1; n <= 19; n++ {
+		for at := range n {
+			for c := range 256 {
+				for _, second := range []byte{0, '"', '\\', 0x1f, 0x20, 'a', 0x80, 0xff} {
+					data := bytes.Repeat([]byte{'a'}, n)
+					data[at] = byte(c)
+					if at+1 < n {
+						data[at+1] = second
+					}
+					check(data, 0)
+					check(data, min(at, 3))
+				}
+			}
+		}
+	}
+	rng := rand.New(rand.NewPCG(5, 6))
+	alphabet := []byte("\"\\\x00\x1f\x20!#[]\x7f\x80\xc3\xffaz09")
+	for range 200_000 {
+		data := make([]byte, rng.IntN(40))
+		for i := range data {
+			data[i] = alphabet[rng.IntN(len(alphabet))]
+		}
+		check(data, rng.IntN(len(data)+1))
+	}
+}
+
+func BenchmarkScanString(b *testing.B) {
+	data := []byte(`sim-tenant-0042-00012345","occurred_at"`)
+	b.SetBytes(int64(len(`sim-tenant-0042-00012345"`)))
+	for b.Loop() {
+		if scanString(data, 0) != 24 {
+			b.Fatal("wrong end")
 		}
 	}
 }
