@@ -159,9 +159,9 @@ func checkDeadLetters(t *testing.T, k *testenv.Kafka) {
 		for _, h := range m.Headers {
 			headers[h.Key] = string(h.Value)
 		}
-		if string(m.Value) != value || headers[deadletter.HeaderTopic] != k.Usage || headers[deadletter.HeaderOffset] == "" ||
+		if string(m.Key) != "tenant-0001" || string(m.Value) != value || headers[deadletter.HeaderTopic] != k.Usage || headers[deadletter.HeaderOffset] == "" ||
 			headers[deadletter.HeaderPartition] == "" || headers[deadletter.HeaderDetail] == "" {
-			t.Errorf("dead letter %s: value %q headers %v", reason, m.Value, headers)
+			t.Errorf("dead letter %s: key %q value %q headers %v", reason, m.Key, m.Value, headers)
 		}
 	}
 }
