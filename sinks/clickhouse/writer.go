@@ -7,6 +7,7 @@ import (
 	"io"
 	"net"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -26,7 +27,8 @@ type Writer struct {
 	chunk int
 	// Backoff bounds the wait between retries of a transient failure.
 	MinBackoff, MaxBackoff time.Duration
-	// OnRetry, if set, hears of each transient failure before its retry.
+	// OnRetry, if set, hears of each transient failure before its retry;
+	// tables are written concurrently, so it may be called concurrently.
 	OnRetry func(table string, err error)
 
 	mu        sync.Mutex
@@ -123,39 +125,61 @@ func (w *Writer) Write(ctx context.Context, rows figures.Rows, token string) err
 			}
 		}},
 	}
+	// Tables go in at once, each on its own connection: a small flush
+	// (the rows of the last minutes) then waits for its slowest insert
+	// rather than for the sum of them. A table's chunks go in order.
+	ctx, cancel := context.WithCancelCause(ctx)
+	defer cancel(nil)
+	var wg sync.WaitGroup
+	var failed atomic.Bool
 	for _, t := range tables {
-		for start := 0; start < t.n; start += w.chunk {
-			end := min(start+w.chunk, t.n)
-			tok := fmt.Sprintf("%s/%s/%d", token, t.name, start)
-			data := t.columns(start, end)
-			err := w.retry(ctx, t.name, func() error {
-				settings := ch.Settings{"insert_deduplication_token": tok}
-				if t.unique {
-					settings["optimize_on_insert"] = 0
-				}
-				cols, err := w.describe(ctx, t.name)
-				if err != nil {
-					return err
-				}
-				bctx := ch.Context(ctx, ch.WithSettings(settings), ch.WithColumnNamesAndTypes(cols))
-				b, err := w.conn.PrepareBatch(bctx, "INSERT INTO "+w.db+"."+t.name)
-				if err != nil {
-					return err
-				}
-				for i, c := range data {
-					if err := b.Column(i).Append(c); err != nil {
-						b.Abort()
-						return fmt.Errorf("column %d: %w", i, err)
-					}
-				}
-				return b.Send()
-			})
-			if err != nil {
-				return fmt.Errorf("flush %s: %w", t.name, err)
-			}
+		if t.n == 0 {
+			continue
 		}
+		wg.Go(func() {
+			for start := 0; start < t.n; start += w.chunk {
+				end := min(start+w.chunk, t.n)
+				tok := fmt.Sprintf("%s/%s/%d", token, t.name, start)
+				if err := w.insert(ctx, t.name, t.unique, tok, t.columns(start, end)); err != nil {
+					failed.Store(true)
+					cancel(fmt.Errorf("flush %s: %w", t.name, err)) // the others stop retrying
+					return
+				}
+			}
+		})
+	}
+	wg.Wait()
+	if failed.Load() {
+		return context.Cause(ctx) // the first failure, or the caller's cancellation
 	}
 	return nil
+}
+
+// insert inserts one chunk of columns into table, retrying transient
+// failures until ctx ends.
+func (w *Writer) insert(ctx context.Context, table string, unique bool, token string, data []any) error {
+	return w.retry(ctx, table, func() error {
+		settings := ch.Settings{"insert_deduplication_token": token}
+		if unique {
+			settings["optimize_on_insert"] = 0
+		}
+		cols, err := w.describe(ctx, table)
+		if err != nil {
+			return err
+		}
+		bctx := ch.Context(ctx, ch.WithSettings(settings), ch.WithColumnNamesAndTypes(cols))
+		b, err := w.conn.PrepareBatch(bctx, "INSERT INTO "+w.db+"."+table)
+		if err != nil {
+			return err
+		}
+		for i, c := range data {
+			if err := b.Column(i).Append(c); err != nil {
+				b.Abort()
+				return fmt.Errorf("column %d: %w", i, err)
+			}
+		}
+		return b.Send()
+	})
 }
 
 // describe returns table's insert columns, asking the server once per

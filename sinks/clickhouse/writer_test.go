@@ -2,6 +2,7 @@ package clickhouse_test
 
 import (
 	"context"
+	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -129,4 +130,24 @@ func TestWriteRetriesWhileClickHouseIsDown(t *testing.T) {
 		t.Errorf("usage_daily: %d rows, want 2", n)
 	}
 	t.Logf("retried %d times while ClickHouse was down", retries.Load())
+}
+
+// A failure no retry can mend (here a missing table) ends the write with
+// the table named, while the other tables' inserts go on or stop.
+func TestWriteReportsPermanentFailure(t *testing.T) {
+	env := testenv.StartClickHouse(t)
+	conn := env.Open(t)
+	ctx := context.Background()
+	if _, err := clickhouse.Migrate(ctx, conn, env.Database); err != nil {
+		t.Fatal(err)
+	}
+	if err := conn.Exec(ctx, "DROP TABLE "+env.Database+".workload_daily"); err != nil {
+		t.Fatal(err)
+	}
+	wctx, cancel := context.WithTimeout(ctx, time.Minute)
+	defer cancel()
+	err := clickhouse.NewWriter(conn, env.Database).Write(wctx, sampleRows(1), "flush-1")
+	if err == nil || !strings.Contains(err.Error(), "flush workload_daily") || wctx.Err() != nil {
+		t.Fatalf("write into a database without workload_daily: %v (context: %v)", err, wctx.Err())
+	}
 }
