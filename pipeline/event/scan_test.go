@@ -148,3 +148,11 @@ func BenchmarkScanString(b *testing.B) {
 		}
 	}
 }
+
+func BenchmarkParseTime(b *testing.B) {
+	for b.Loop() {
+		if _, ok := parseTime("2026-10-02T14:31:07.5Z"); !ok {
+			b.Fatal("not parsed")
+		}
+	}
+}
