@@ -106,6 +106,12 @@ func scanString(data []byte, i int) int {
 			return -1
 		}
 	}
+	return scanStringBytewise(data, i)
+}
+
+// scanStringBytewise is scanString one byte at a time: for the last
+// bytes, and the reference its tests compare the eight-byte steps with.
+func scanStringBytewise(data []byte, i int) int {
 	for ; i < len(data); i++ {
 		switch c := data[i]; {
 		case c == '"':

@@ -90,20 +90,6 @@ func TestParseTimeAgreesWithTimeParse(t *testing.T) {
 	}
 }
 
-// scanStringBytewise is scanString one byte at a time: the reference for
-// the eight-byte version.
-func scanStringBytewise(data []byte, i int) int {
-	for ; i < len(data); i++ {
-		switch c := data[i]; {
-		case c == '"':
-			return i
-		case c == '\\' || c < 0x20:
-			return -1
-		}
-	}
-	return -1
-}
-
 func TestScanStringAgreesBytewise(t *testing.T) {
 	check := func(data []byte, from int) {
 		t.Helper()

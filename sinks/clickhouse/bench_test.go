@@ -9,7 +9,6 @@ import (
 	"github.com/seatflow/seatflow/pipeline/event"
 	"github.com/seatflow/seatflow/pipeline/figures"
 	"github.com/seatflow/seatflow/sinks/clickhouse"
-	"github.com/seatflow/seatflow/testenv"
 )
 
 // BenchmarkWriteActivity measures a flush's largest insert: 500k
@@ -17,12 +16,8 @@ import (
 // ClickHouse. Its CPU profile splits the time between building the
 // columns here and the server.
 func BenchmarkWriteActivity(b *testing.B) {
-	env := testenv.StartClickHouse(b)
-	conn := env.Open(b)
+	env, conn := migrated(b)
 	ctx := context.Background()
-	if _, err := clickhouse.Migrate(ctx, conn, env.Database); err != nil {
-		b.Fatal(err)
-	}
 	w := clickhouse.NewWriter(conn, env.Database)
 	workloads := []string{"exchange", "onedrive", "sharepoint", "teams"}
 	rows := make([]figures.ActivityRow, 500_000)

@@ -63,12 +63,8 @@ func TestMigrateIsIdempotentAndPortfolioViewWorks(t *testing.T) {
 }
 
 func TestCheckpointRoundTrip(t *testing.T) {
-	env := testenv.StartClickHouse(t)
-	conn := env.Open(t)
+	env, conn := migrated(t)
 	ctx := context.Background()
-	if _, err := clickhouse.Migrate(ctx, conn, env.Database); err != nil {
-		t.Fatal(err)
-	}
 	cps := clickhouse.NewCheckpoints(conn, env.Database, "group-a")
 	if _, err := cps.Latest(ctx); err != clickhouse.ErrNoCheckpoint {
 		t.Fatalf("empty: %v, want ErrNoCheckpoint", err)

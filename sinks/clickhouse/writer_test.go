@@ -34,6 +34,17 @@ func sampleRows(version uint64) figures.Rows {
 	}
 }
 
+// migrated gives the test a fresh database with seatflow's tables.
+func migrated(tb testing.TB) (*testenv.ClickHouse, driver.Conn) {
+	tb.Helper()
+	env := testenv.StartClickHouse(tb)
+	conn := env.Open(tb)
+	if _, err := clickhouse.Migrate(context.Background(), conn, env.Database); err != nil {
+		tb.Fatal(err)
+	}
+	return env, conn
+}
+
 func count(t *testing.T, conn driver.Conn, query string) uint64 {
 	t.Helper()
 	var n uint64
@@ -44,12 +55,8 @@ func count(t *testing.T, conn driver.Conn, query string) uint64 {
 }
 
 func TestWriteRoundTripAndRetriedWriteAddsNothing(t *testing.T) {
-	env := testenv.StartClickHouse(t)
-	conn := env.Open(t)
+	env, conn := migrated(t)
 	ctx := context.Background()
-	if _, err := clickhouse.Migrate(ctx, conn, env.Database); err != nil {
-		t.Fatal(err)
-	}
 	w := clickhouse.NewWriter(conn, env.Database)
 	for i := 0; i < 2; i++ { // the second is a retry of the same flush
 		if err := w.Write(ctx, sampleRows(7), "flush-7"); err != nil {
@@ -135,12 +142,8 @@ func TestWriteRetriesWhileClickHouseIsDown(t *testing.T) {
 // A failure no retry can mend (here a missing table) ends the write with
 // the table named, while the other tables' inserts go on or stop.
 func TestWriteReportsPermanentFailure(t *testing.T) {
-	env := testenv.StartClickHouse(t)
-	conn := env.Open(t)
+	env, conn := migrated(t)
 	ctx := context.Background()
-	if _, err := clickhouse.Migrate(ctx, conn, env.Database); err != nil {
-		t.Fatal(err)
-	}
 	if err := conn.Exec(ctx, "DROP TABLE "+env.Database+".workload_daily"); err != nil {
 		t.Fatal(err)
 	}
