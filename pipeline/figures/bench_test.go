@@ -138,3 +138,38 @@ func BenchmarkFlush(b *testing.B) {
 	}
 	b.ReportMetric(float64(rows), "rows/flush")
 }
+
+// BenchmarkFlushWithinDay measures the flushes of a live pipeline between
+// day ends: every 5 s, a few events of some tenants. 100 tenants of 1000
+// users, each assigned a seat this week, so every tenant holds recent seat
+// history.
+func BenchmarkFlushWithinDay(b *testing.B) {
+	e := oneSourceEngine(b)
+	const tenants, users = 100, 1000
+	start := time.Date(2026, 10, 1, 0, 0, 0, 0, time.UTC).UnixNano()
+	apply := func(ev *event.Event) {
+		if _, r, err := e.Apply(0, ev); err != nil || r != nil {
+			b.Fatal(err, r)
+		}
+	}
+	for t := 0; t < tenants; t++ {
+		for u := 0; u < users; u++ {
+			apply(&event.Event{Kind: event.Assignment, EventID: fmt.Sprint("a", t, u), OccurredAt: start - int64(u%7)*event.NanosPerDay,
+				TenantID: fmt.Sprint("t-", t), UserID: fmt.Sprint("u-", u), SKU: "O365_E3", Assigned: true})
+		}
+	}
+	e.Flush(1)
+	at := start + 3600e9
+	b.ReportAllocs()
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		b.StopTimer()
+		for t := 0; t < 10; t++ { // 10 events, of 10 tenants, 5 s apart
+			at += 5e8
+			apply(&event.Event{Kind: event.Usage, EventID: "x", OccurredAt: at,
+				TenantID: fmt.Sprint("t-", (i*10+t)%tenants), UserID: fmt.Sprint("u-", (i+t)%users), Workload: "teams"})
+		}
+		b.StartTimer()
+		e.Flush(uint64(i + 2))
+	}
+}

@@ -100,9 +100,12 @@ type Engine struct {
 	slowest   int64 // lowest high mark of a busy source; math.MinInt64 if none
 	maxTime   int64 // highest occurred_at accepted
 	base      event.Day
-	started   bool
-	closed    event.Day // days <= closed were emitted final
-	computed  event.Day // every tenant has rows computed through this day
+	// foldedBase is the base at the last fold of old history (compact);
+	// math.MinInt32 before the first (and in a restored state).
+	foldedBase event.Day
+	started    bool
+	closed     event.Day // days <= closed were emitted final
+	computed   event.Day // every tenant has rows computed through this day
 	// unflushedFrom is the oldest day an event touched since the last
 	// Flush: its rows are not written yet, so its activity must stay.
 	unflushedFrom event.Day
@@ -174,7 +177,7 @@ func New(cfg Config) (*Engine, error) {
 		workloadID: map[string]uint8{}, skus: map[string]*skuInfo{},
 		tenants: map[string]*tenant{}, sources: map[int32]*source{},
 		watermark: math.MinInt64, slowest: math.MinInt64, maxTime: math.MinInt64, closed: math.MinInt32,
-		computed: math.MinInt32, unflushedFrom: math.MaxInt32,
+		computed: math.MinInt32, unflushedFrom: math.MaxInt32, foldedBase: math.MinInt32,
 	}
 	for _, w := range cfg.Catalog.Workloads() {
 		e.workloadIDOf(w)

@@ -294,6 +294,14 @@ func (e *Engine) compact(dayClosed bool) {
 	if f := e.floor(); f != math.MinInt32 && f > e.base {
 		e.shift(f - e.base)
 	}
+	// Events before the bitmaps' first day are refused, so history can
+	// have become foldable only if that day moved since the last fold:
+	// between day ends, a flush need not visit every user's history.
+	fold := e.base != e.foldedBase
+	e.foldedBase = e.base
+	if !fold && !dayClosed {
+		return
+	}
 	baseStart := int64(e.base) * event.NanosPerDay
 	for _, t := range e.order {
 		if dayClosed {
@@ -305,6 +313,9 @@ func (e *Engine) compact(dayClosed bool) {
 			for _, ts := range t.skuOrder {
 				ts.state = trim(ts.state)
 			}
+		}
+		if !fold {
+			continue
 		}
 		for _, ts := range t.skuOrder {
 			folded := false
