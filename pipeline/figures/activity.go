@@ -127,11 +127,7 @@ func (e *Engine) activityRows(version uint64) []ActivityRow {
 
 	out := make([]ActivityRow, len(grouped))
 	var rank []uint32 // user index → 1 + rank among this tenant's users in the log
-	type user struct {
-		id  string
-		idx uint32 // in the tenant's userIndex
-	}
-	var users []user // this tenant's users in the log
+	var users []logUser // this tenant's users in the log
 	var bucket []int // (user rank, workload rank) → its first row in out
 	for seg, done := grouped, 0; len(seg) > 0; {
 		n := count[seg[0].tenant+1]
@@ -143,10 +139,10 @@ func (e *Engine) activityRows(version uint64) []ActivityRow {
 		for i := range g {
 			if rank[g[i].user] == 0 {
 				rank[g[i].user] = 1
-				users = append(users, user{id(&g[i]), g[i].user})
+				users = append(users, logUser{id: id(&g[i]), idx: g[i].user})
 			}
 		}
-		slices.SortFunc(users, func(a, b user) int { return strings.Compare(a.id, b.id) })
+		sortByID(users)
 		for r, u := range users {
 			rank[u.idx] = uint32(r + 1)
 		}
@@ -182,4 +178,47 @@ func (e *Engine) activityRows(version uint64) []ActivityRow {
 	}
 	*l = activityLog{}
 	return out
+}
+
+// logUser is one of a tenant's users in the activity log.
+type logUser struct {
+	id  string
+	key uint64 // see sortByID
+	idx uint32 // in the tenant's userIndex
+}
+
+// sortByID sorts users by ID. It compares the eight bytes that follow
+// the IDs' common prefix as one number, and whole IDs only when those tie:
+// IDs often share a prefix ("tenant-0042-user-..."), and comparing
+// strings was half of activityRows' time.
+func sortByID(users []logUser) {
+	if len(users) < 2 {
+		return
+	}
+	common := users[0].id
+	for _, u := range users[1:] {
+		n := min(len(common), len(u.id))
+		i := 0
+		for i < n && common[i] == u.id[i] {
+			i++
+		}
+		common = common[:i]
+	}
+	for i := range users {
+		var k uint64
+		rest := users[i].id[len(common):]
+		for j := range 8 {
+			k <<= 8
+			if j < len(rest) {
+				k |= uint64(rest[j])
+			}
+		}
+		users[i].key = k
+	}
+	slices.SortFunc(users, func(a, b logUser) int {
+		if c := cmp.Compare(a.key, b.key); c != 0 {
+			return c
+		}
+		return strings.Compare(a.id, b.id)
+	})
 }
