@@ -12,6 +12,7 @@ import (
 
 	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
 	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/testutil"
 	"github.com/segmentio/kafka-go"
 
 	"github.com/seatflow/seatflow/pipeline/catalog"
@@ -65,8 +66,10 @@ func TestDrainEqualsReference(t *testing.T) {
 	}
 	w.Close()
 
+	var metrics *runner.Metrics
 	r := testRunner(t, k, conn, chEnv.Database, "seatflow-test", cat, func(c *runner.Config) {
 		c.FlushInterval, c.Drain = 200*time.Millisecond, true
+		metrics = c.Metrics
 	})
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
@@ -79,6 +82,21 @@ func TestDrainEqualsReference(t *testing.T) {
 	last := event.DayOf(events[len(events)-1].OccurredAt)
 	must(t, compare(t, conn, chEnv.Database, reference.Compute(events, cat, last)))
 	checkDeadLetters(t, k)
+	// every event counted once, by topic and type, with the too_late one:
+	// it decodes, and the engine refuses it
+	want := map[[2]string]int{{k.Usage, "usage"}: 1}
+	for _, ev := range events {
+		topic := k.License
+		if ev.Kind == event.Usage {
+			topic = k.Usage
+		}
+		want[[2]string{topic, ev.Kind.String()}]++
+	}
+	for key, n := range want {
+		if got := testutil.ToFloat64(metrics.Consumed.WithLabelValues(key[0], key[1])); got != float64(n) {
+			t.Errorf("seatflow_events_consumed_total{topic=%q,type=%q} = %v, want %d", key[0], key[1], got, n)
+		}
+	}
 }
 
 // testRunner makes a runner of k's topics writing into db: 100 ms
