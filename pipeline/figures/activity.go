@@ -126,9 +126,9 @@ func (e *Engine) activityRows(version uint64) []ActivityRow {
 	}
 
 	out := make([]ActivityRow, len(grouped))
-	var rank []uint32 // user index → 1 + rank among this tenant's users in the log
+	var rank []uint32   // user index → 1 + rank among this tenant's users in the log
 	var users []logUser // this tenant's users in the log
-	var bucket []int // (user rank, workload rank) → its first row in out
+	var bucket []int    // (user rank, workload rank) → its first row in out
 	for seg, done := grouped, 0; len(seg) > 0; {
 		n := count[seg[0].tenant+1]
 		g := seg[:n]

@@ -104,20 +104,9 @@ func heapPerUser(b *testing.B, users int, fresh bool) float64 {
 // 1000 users, each with a seat: the rows of every tenant's new day, and
 // the user_activity rows of the day's events, in key order.
 func BenchmarkFlush(b *testing.B) {
-	e := oneSourceEngine(b)
 	const tenants, users = 100, 1000
 	start := time.Date(2026, 10, 1, 0, 0, 0, 0, time.UTC).UnixNano()
-	apply := func(ev *event.Event) {
-		if _, r, err := e.Apply(0, ev); err != nil || r != nil {
-			b.Fatal(err, r)
-		}
-	}
-	for t := 0; t < tenants; t++ {
-		for u := 0; u < users; u++ {
-			apply(&event.Event{Kind: event.Assignment, EventID: fmt.Sprint("a", t, u), OccurredAt: start,
-				TenantID: fmt.Sprint("t-", t), UserID: fmt.Sprint("u-", u), SKU: "O365_E3", Assigned: true})
-		}
-	}
+	e, apply := seatedEngine(b, tenants, users, func(int) int64 { return start })
 	e.Flush(1)
 	workloads := []string{"exchange", "teams", "sharepoint"}
 	var rows int
@@ -144,20 +133,9 @@ func BenchmarkFlush(b *testing.B) {
 // users, each assigned a seat this week, so every tenant holds recent seat
 // history.
 func BenchmarkFlushWithinDay(b *testing.B) {
-	e := oneSourceEngine(b)
 	const tenants, users = 100, 1000
 	start := time.Date(2026, 10, 1, 0, 0, 0, 0, time.UTC).UnixNano()
-	apply := func(ev *event.Event) {
-		if _, r, err := e.Apply(0, ev); err != nil || r != nil {
-			b.Fatal(err, r)
-		}
-	}
-	for t := 0; t < tenants; t++ {
-		for u := 0; u < users; u++ {
-			apply(&event.Event{Kind: event.Assignment, EventID: fmt.Sprint("a", t, u), OccurredAt: start - int64(u%7)*event.NanosPerDay,
-				TenantID: fmt.Sprint("t-", t), UserID: fmt.Sprint("u-", u), SKU: "O365_E3", Assigned: true})
-		}
-	}
+	e, apply := seatedEngine(b, tenants, users, func(u int) int64 { return start - int64(u%7)*event.NanosPerDay })
 	e.Flush(1)
 	at := start + 3600e9
 	b.ReportAllocs()
@@ -172,4 +150,23 @@ func BenchmarkFlushWithinDay(b *testing.B) {
 		b.StartTimer()
 		e.Flush(uint64(i + 2))
 	}
+}
+
+// seatedEngine is an engine with tenants t-0... of users u-0..., each
+// assigned a seat at assignedAt(u), and a function applying an event
+// that must be accepted.
+func seatedEngine(b *testing.B, tenants, users int, assignedAt func(u int) int64) (*figures.Engine, func(*event.Event)) {
+	e := oneSourceEngine(b)
+	apply := func(ev *event.Event) {
+		if _, r, err := e.Apply(0, ev); err != nil || r != nil {
+			b.Fatal(err, r)
+		}
+	}
+	for t := 0; t < tenants; t++ {
+		for u := 0; u < users; u++ {
+			apply(&event.Event{Kind: event.Assignment, EventID: fmt.Sprint("a", t, u), OccurredAt: assignedAt(u),
+				TenantID: fmt.Sprint("t-", t), UserID: fmt.Sprint("u-", u), SKU: "O365_E3", Assigned: true})
+		}
+	}
+	return e, apply
 }
