@@ -123,6 +123,13 @@ func (c *Catalog) Canonical(workload string) string {
 	return workload
 }
 
+// Aliases calls f with each alias and the workload it names.
+func (c *Catalog) Aliases(f func(alias, workload string)) {
+	for a, w := range c.aliases {
+		f(a, w)
+	}
+}
+
 // Workloads lists every workload of the catalog's SKUs, sorted.
 func (c *Catalog) Workloads() []string { return c.workloads }
 

@@ -86,12 +86,10 @@ type Engine struct {
 	horizon  int64
 	maxSkew  int64 // 0: no limit
 
-	workloads  []string         // workload id → canonical name
-	workloadID map[string]uint8 // canonical name → id
-	// rawWorkload caches an event's workload name, an alias or not, to
-	// its id: one map lookup an event instead of two. Bounded: the
-	// catalog's names and aliases, and at most MaxWorkloads others.
-	rawWorkload map[string]uint8
+	workloads []string // workload id → canonical name
+	// workloadID: a workload's name, or a catalog alias of it, → id. With
+	// the aliases in, an event's workload takes one lookup.
+	workloadID map[string]uint8
 	// catalogWorkloads: ids below it are the catalog's, above are unknown
 	catalogWorkloads int
 	skus             map[string]*skuInfo
@@ -178,7 +176,7 @@ func New(cfg Config) (*Engine, error) {
 	}
 	e := &Engine{
 		cat: cfg.Catalog, lateness: int64(cfg.Lateness), horizon: int64(cfg.Horizon), maxSkew: int64(cfg.MaxSkew),
-		workloadID: map[string]uint8{}, rawWorkload: map[string]uint8{}, skus: map[string]*skuInfo{},
+		workloadID: map[string]uint8{}, skus: map[string]*skuInfo{},
 		tenants: map[string]*tenant{}, sources: map[int32]*source{},
 		watermark: math.MinInt64, slowest: math.MinInt64, maxTime: math.MinInt64, closed: math.MinInt32,
 		computed: math.MinInt32, unflushedFrom: math.MaxInt32, foldedBase: math.MinInt32,
@@ -187,6 +185,9 @@ func New(cfg Config) (*Engine, error) {
 		e.workloadIDOf(w)
 	}
 	e.catalogWorkloads = len(e.workloads)
+	cfg.Catalog.Aliases(func(alias, workload string) { // targets are catalog workloads
+		e.workloadID[alias] = e.workloadID[workload]
+	})
 	return e, nil
 }
 
@@ -253,19 +254,6 @@ func (e *Engine) updateWatermark() {
 	if wm := low - e.lateness; wm > e.watermark {
 		e.watermark = wm
 	}
-}
-
-// workloadOf resolves an event's workload name to its id, through the
-// catalog's aliases.
-func (e *Engine) workloadOf(raw string) (uint8, bool) {
-	if id, ok := e.rawWorkload[raw]; ok {
-		return id, true
-	}
-	id, ok := e.workloadIDOf(e.cat.Canonical(raw))
-	if ok {
-		e.rawWorkload[strings.Clone(raw)] = id // raw aliases the event's buffer
-	}
-	return id, ok
 }
 
 func (e *Engine) workloadIDOf(name string) (uint8, bool) {

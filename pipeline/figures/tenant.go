@@ -46,7 +46,7 @@ func (t *tenant) user(userID string) uint32 {
 }
 
 func (e *Engine) applyUsage(t *tenant, ev *event.Event, day event.Day) *event.Rejection {
-	w, ok := e.workloadOf(ev.Workload)
+	w, ok := e.workloadIDOf(ev.Workload) // an alias finds its workload's id
 	if !ok {
 		return &event.Rejection{Reason: event.TooManyWorkloads, Detail: "more than 64 distinct workloads; add known ones to the SKU catalog"}
 	}
