@@ -226,12 +226,10 @@ func (r *Runner) Run(ctx context.Context) error {
 				r.cfg.Log.Warn("read partition ends", "err", err)
 				continue
 			}
-			if len(r.pending) > 0 {
-				// partitions found at their end again let the watermark
-				// follow the others: a paused partition may go on
-				if err := r.retryPaused(ctx); err != nil {
-					return err
-				}
+			// partitions found at their end again let the watermark
+			// follow the others: a paused partition may go on
+			if err := r.retryPaused(ctx); err != nil {
+				return err
 			}
 			if r.cfg.Drain && caughtUp && len(batches) == 0 {
 				for _, s := range r.allPartitions() {
