@@ -86,11 +86,7 @@ func TestDrainEqualsReference(t *testing.T) {
 	// it decodes, and the engine refuses it
 	want := map[[2]string]int{{k.Usage, "usage"}: 1}
 	for _, ev := range events {
-		topic := k.License
-		if ev.Kind == event.Usage {
-			topic = k.Usage
-		}
-		want[[2]string{topic, ev.Kind.String()}]++
+		want[[2]string{topicOf(k, ev.Kind), ev.Kind.String()}]++
 	}
 	for key, n := range want {
 		if got := testutil.ToFloat64(metrics.Consumed.WithLabelValues(key[0], key[1])); got != float64(n) {
@@ -120,15 +116,20 @@ func testRunner(t *testing.T, k *testenv.Kafka, conn driver.Conn, db, group stri
 	return r
 }
 
+// topicOf is the topic events of a kind are published to (SPEC §2).
+func topicOf(k *testenv.Kafka, kind event.Kind) string {
+	if kind == event.Usage {
+		return k.Usage
+	}
+	return k.License
+}
+
 func produce(t *testing.T, k *testenv.Kafka, events []event.Event) {
 	t.Helper()
 	byTopic := map[string][]kafka.Message{}
 	for i := range events {
 		ev := &events[i]
-		topic := k.License
-		if ev.Kind == event.Usage {
-			topic = k.Usage
-		}
+		topic := topicOf(k, ev.Kind)
 		byTopic[topic] = append(byTopic[topic], kafka.Message{Key: []byte(ev.TenantID), Value: ev.AppendJSON(nil)})
 	}
 	for topic, msgs := range byTopic {
