@@ -145,7 +145,7 @@ func (e *Engine) ReadState(r io.Reader) error {
 		return fmt.Errorf("read state: written with lateness %s and horizon %s; configured %s and %s",
 			fmtDur(lateness), fmtDur(horizon), fmtDur(e.lateness), fmtDur(e.horizon))
 	}
-	fresh, err := New(Config{Catalog: e.cat, Lateness: durOf(e.lateness), Horizon: durOf(e.horizon)})
+	fresh, err := New(e.cfg) // not a default: settings the state does not hold, such as MaxSkew, stay
 	if err != nil {
 		return err
 	}

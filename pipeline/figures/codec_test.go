@@ -2,6 +2,7 @@ package figures_test
 
 import (
 	"bytes"
+	"fmt"
 	"strings"
 	"testing"
 	"time"
@@ -53,5 +54,45 @@ func TestStateNeedsFlushAndRejectsCorruption(t *testing.T) {
 	e.Apply(0, &ev)
 	if rows := e.Flush(99); rows.Len() != 0 {
 		t.Errorf("replay after restore wrote %d rows", rows.Len())
+	}
+}
+
+// A restored engine keeps the settings it was made with, not the
+// defaults: with watermark alignment off, a source far ahead of another
+// goes on after a restart too.
+func TestRestoreKeepsSettings(t *testing.T) {
+	cfg := figures.Config{Catalog: testCatalog(t), MaxSkew: -1}
+	e, err := figures.New(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.SetSources(0, 1)
+	use := func(e *figures.Engine, src int32, id, at string) error {
+		ev := event.Event{Kind: event.Usage, EventID: id, OccurredAt: ts(at), TenantID: fmt.Sprint("t-", src), UserID: "u", Workload: "teams"}
+		_, _, err := e.Apply(src, &ev)
+		return err
+	}
+	for src, at := range []string{"2026-10-02T10:00:00Z", "2026-10-02T09:00:00Z"} { // source 1 is the slowest
+		if err := use(e, int32(src), fmt.Sprint("e", src), at); err != nil {
+			t.Fatal(err)
+		}
+	}
+	e.Flush(1)
+	var state bytes.Buffer
+	if err := e.WriteState(&state); err != nil {
+		t.Fatal(err)
+	}
+	restored, err := figures.New(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := restored.ReadState(&state); err != nil {
+		t.Fatal(err)
+	}
+	// two days past the slowest source: past the default 24 h skew
+	for name, e := range map[string]*figures.Engine{"original": e, "restored": restored} {
+		if err := use(e, 0, "ahead", "2026-10-04T12:00:00Z"); err != nil {
+			t.Errorf("%s engine, alignment off: %v", name, err)
+		}
 	}
 }

@@ -84,7 +84,8 @@ type Engine struct {
 	cat      *catalog.Catalog
 	lateness int64
 	horizon  int64
-	maxSkew  int64 // 0: no limit
+	maxSkew  int64  // 0: no limit
+	cfg      Config // as given to New: ReadState makes its engine with it
 
 	workloads []string // workload id → canonical name
 	// workloadID: a workload's name, or a catalog alias of it, → id. With
@@ -151,6 +152,7 @@ type skuInfo struct {
 
 // New makes an empty engine.
 func New(cfg Config) (*Engine, error) {
+	given := cfg
 	if cfg.Catalog == nil {
 		return nil, errors.New("figures: a SKU catalog is required")
 	}
@@ -175,7 +177,7 @@ func New(cfg Config) (*Engine, error) {
 		return nil, fmt.Errorf("figures: a %s horizon and %s lateness need %d days of history; at most %d fit", cfg.Horizon, cfg.Lateness, need, bits)
 	}
 	e := &Engine{
-		cat: cfg.Catalog, lateness: int64(cfg.Lateness), horizon: int64(cfg.Horizon), maxSkew: int64(cfg.MaxSkew),
+		cat: cfg.Catalog, lateness: int64(cfg.Lateness), horizon: int64(cfg.Horizon), maxSkew: int64(cfg.MaxSkew), cfg: given,
 		workloadID: map[string]uint8{}, skus: map[string]*skuInfo{},
 		tenants: map[string]*tenant{}, sources: map[int32]*source{},
 		watermark: math.MinInt64, slowest: math.MinInt64, maxTime: math.MinInt64, closed: math.MinInt32,
