@@ -15,28 +15,42 @@ import (
 // chart draws end-to-end throughput and heap per user against size, side
 // by side, as SVG.
 func chart(rep Report, path string) error {
-	panel := func(title, x, y, name string, scale float64) (*plot.Plot, error) {
+	// panel plots results of the given names (a line each, named in the
+	// legend when there are several) against their size
+	panel := func(title, x, y string, scale float64, names ...string) (*plot.Plot, error) {
 		p := plot.New()
 		p.Title.Text, p.X.Label.Text, p.Y.Label.Text = title, x, y
-		var xy plotter.XYs
-		for _, r := range rep.Results {
-			if r.Name == name && r.Size > 0 {
-				xy = append(xy, plotter.XY{X: float64(r.Size) / 1e6, Y: r.Value * scale})
+		var lines []any
+		for _, name := range names {
+			var xy plotter.XYs
+			for _, r := range rep.Results {
+				if r.Name == name && r.Size > 0 {
+					xy = append(xy, plotter.XY{X: float64(r.Size) / 1e6, Y: r.Value * scale})
+				}
 			}
+			if len(xy) == 0 {
+				continue
+			}
+			if len(names) > 1 {
+				lines = append(lines, name)
+			}
+			lines = append(lines, xy)
 		}
-		if len(xy) > 0 {
-			if err := plotutil.AddLinePoints(p, xy); err != nil {
+		if len(lines) > 0 {
+			if err := plotutil.AddLinePoints(p, lines...); err != nil {
 				return nil, err
 			}
 		}
+		p.Legend.Top, p.Legend.Left = false, false // bottom right: the lines rise with size
 		p.X.Min, p.Y.Min = 0, 0
 		return p, nil
 	}
-	tp, err := panel("End to end: broker, pipeline, ClickHouse", "events (millions)", "thousand events/s", "end to end", 1e-3)
+	tp, err := panel("End to end: broker, pipeline, ClickHouse", "events (millions)", "thousand events/s", 1e-3,
+		"end to end", "end to end, figures only")
 	if err != nil {
 		return err
 	}
-	mem, err := panel("Heap per tracked user", "users (millions)", "bytes", "heap per tracked user", 1)
+	mem, err := panel("Heap per tracked user", "users (millions)", "bytes", 1, "heap per tracked user")
 	if err != nil {
 		return err
 	}

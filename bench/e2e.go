@@ -39,8 +39,9 @@ func freeAddr() string {
 }
 
 // endToEnd publishes about n simulated events to the dev broker (its own
-// process, with the local ClickHouse) and times `seatflow run --drain`. A
-// non-empty profile names where the run writes its CPU profile.
+// process, with the local ClickHouse) and times `seatflow run --drain` of
+// them, then the same with --no-user-activity. A non-empty profile names
+// where the first run writes its CPU profile.
 func endToEnd(ctx context.Context, n int, profile string) ([]Result, error) {
 	dir, err := os.MkdirTemp("", "seatflow-bench-e2e-")
 	if err != nil {
@@ -83,17 +84,46 @@ func endToEnd(ctx context.Context, n int, profile string) ([]Result, error) {
 			fmt.Sscanf(line[i:], "published %d", &published)
 		}
 	}
-	args := []string{"run", "--drain", "--kafka.brokers", kafkaAddr,
-		"--clickhouse.dsn", "http://" + chAddr, "--metrics.listen-address", "127.0.0.1:0", "--checkpoint-interval", "1m"}
+	// the same events twice: as configured by default, then without the
+	// per-user user_activity rows (each run has its own group and database)
+	full, err := drain(ctx, bin, kafkaAddr, chAddr, "full", profile, n)
+	if err != nil {
+		return nil, err
+	}
+	figuresOnly, err := drain(ctx, bin, kafkaAddr, chAddr, "figures_only", "", n, "--no-user-activity")
+	if err != nil {
+		return nil, err
+	}
+	return []Result{
+		{Name: "end to end", Size: published, Value: float64(published) / full.took.Seconds(), Unit: "events/s",
+			Target: ">= 1M/s sustained over 10M", Note: fmt.Sprintf("%d tenants, drained in %.1f s incl. start and group join", tenants, full.took.Seconds())},
+		{Name: "pipeline peak RSS", Size: published, Value: full.rss, Unit: "MB"},
+		{Name: "end to end, figures only", Size: published, Value: float64(published) / figuresOnly.took.Seconds(), Unit: "events/s",
+			Note: fmt.Sprintf("--no-user-activity: every table but the per-user one; drained in %.1f s, peak RSS %.0f MB", figuresOnly.took.Seconds(), figuresOnly.rss)},
+	}, nil
+}
+
+type drained struct {
+	took time.Duration
+	rss  float64 // MB
+}
+
+// drain times `seatflow run --drain` of what the dev services hold, into
+// group and database name. A non-empty profile names where the run writes
+// its CPU profile.
+func drain(ctx context.Context, bin, kafkaAddr, chAddr, name, profile string, n int, extra ...string) (drained, error) {
+	args := []string{"run", "--drain", "--kafka.brokers", kafkaAddr, "--kafka.group", name,
+		"--clickhouse.dsn", "http://" + chAddr, "--clickhouse.database", name,
+		"--metrics.listen-address", "127.0.0.1:0", "--checkpoint-interval", "1m"}
 	if profile != "" {
 		args = append(args, "--debug.cpuprofile", fmt.Sprintf("%s.%d", profile, n))
 	}
-	run := exec.CommandContext(ctx, bin, args...)
+	run := exec.CommandContext(ctx, bin, append(args, extra...)...)
 	var runOut strings.Builder
 	run.Stdout, run.Stderr = &runOut, &runOut
 	t0 := time.Now()
 	if err := run.Start(); err != nil {
-		return nil, err
+		return drained{}, err
 	}
 	// The child's own high-water mark: rusage's maxrss would count this
 	// (large) process's pages at fork time.
@@ -102,22 +132,15 @@ func endToEnd(ctx context.Context, n int, profile string) ([]Result, error) {
 	go func() { done <- run.Wait() }()
 	tick := time.NewTicker(50 * time.Millisecond)
 	defer tick.Stop()
-wait:
 	for {
 		select {
 		case err := <-done:
 			if err != nil {
-				return nil, fmt.Errorf("run --drain: %v\n%s", err, runOut.String())
+				return drained{}, fmt.Errorf("run --drain %s: %v\n%s", strings.Join(extra, " "), err, runOut.String())
 			}
-			break wait
+			return drained{took: time.Since(t0), rss: rss}, nil
 		case <-tick.C:
 			rss = max(rss, vmHWM(run.Process.Pid))
 		}
 	}
-	took := time.Since(t0)
-	return []Result{
-		{Name: "end to end", Size: published, Value: float64(published) / took.Seconds(), Unit: "events/s",
-			Target: ">= 1M/s sustained over 10M", Note: fmt.Sprintf("%d tenants, drained in %.1f s incl. start and group join", tenants, took.Seconds())},
-		{Name: "pipeline peak RSS", Size: published, Value: rss, Unit: "MB"},
-	}, nil
 }

@@ -197,7 +197,7 @@ func sqlWay(ctx context.Context, cat *catalog.Catalog, tenants, days int) ([]Res
 		{Name: "backfill: SQL way", Size: backfill.len(), Value: sqlBackfill.Seconds(), Unit: "s", Note: fmt.Sprintf("%s: insert %.1f s + query; %d (tenant, SKU, day) rows", size, sqlInsert.Seconds(), rows)},
 		{Name: "backfill speed-up", Size: backfill.len(), Value: sqlBackfill.Seconds() / sfBackfill.Seconds(), Unit: "x", Target: ">= 3x", Note: size},
 		{Name: "backfill speed-up, figures only", Size: backfill.len(), Value: sqlBackfill.Seconds() / sfFigures.Seconds(), Unit: "x",
-			Note: fmt.Sprintf("%s: seatflow without the per-user user_activity rows, which the SQL way does not produce (%.1f s)", size, sfFigures.Seconds())},
+			Note: fmt.Sprintf("%s: seatflow with --no-user-activity: no per-user rows, which the SQL way does not produce (%.1f s)", size, sfFigures.Seconds())},
 		{Name: "freshness: seatflow", Size: hour.len(), Value: sfFresh.Seconds(), Unit: "s", Note: size + ": one more hour of events to rows"},
 		{Name: "freshness: SQL way", Size: hour.len(), Value: sqlFresh.Seconds(), Unit: "s", Note: size + ": insert the hour + recompute today"},
 		{Name: "freshness speed-up", Size: hour.len(), Value: sqlFresh.Seconds() / sfFresh.Seconds(), Unit: "x", Target: ">= 20x", Note: size},
@@ -238,28 +238,27 @@ func (m *messages) slice(from, to int) messages {
 type backfill struct {
 	e        *figures.Engine
 	w        *sink.Writer
-	detail   bool          // write user_activity
 	now      int64         // processing time, for the decoder
 	version  uint64        // of the last flush
 	activity time.Duration // spent writing user_activity
 }
 
-func newBackfill(ctx context.Context, conn driver.Conn, cat *catalog.Catalog, db string, detail bool, now int64) (*backfill, error) {
+func newBackfill(ctx context.Context, conn driver.Conn, cat *catalog.Catalog, db string, userActivity bool, now int64) (*backfill, error) {
 	if _, err := sink.Migrate(ctx, conn, db); err != nil {
 		return nil, err
 	}
-	e, err := figures.New(figures.Config{Catalog: cat})
+	e, err := figures.New(figures.Config{Catalog: cat, NoUserActivity: !userActivity})
 	if err != nil {
 		return nil, err
 	}
 	e.SetSources(0)
-	return &backfill{e: e, w: sink.NewWriter(conn, db), detail: detail, now: now}, nil
+	return &backfill{e: e, w: sink.NewWriter(conn, db), now: now}, nil
 }
 
 func (b *backfill) write(ctx context.Context, rows figures.Rows, token string) error {
 	activity := rows.Activity
 	rows.Activity = nil
-	if err := b.w.Write(ctx, rows, token); err != nil || !b.detail {
+	if err := b.w.Write(ctx, rows, token); err != nil || len(activity) == 0 {
 		return err
 	}
 	t0 := time.Now()

@@ -88,7 +88,7 @@ func devCommand(app *kingpin.Application) (string, func(context.Context) error) 
 				usageTopic: localkafka.UsageTopic, deadTopic: localkafka.DeadLetterTopic},
 			ch:    &clickhouseFlags{dsn: ch.URL(), database: db},
 			group: "seatflow", flush: 2 * time.Second, checkpoint: 15 * time.Second,
-			lateness: time.Hour, horizon: 7 * 24 * time.Hour, metricsAddr: *metricsAddr,
+			lateness: time.Hour, horizon: 7 * 24 * time.Hour, userActivity: true, metricsAddr: *metricsAddr,
 		}
 		log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
 		started := make(chan *runner.Runner, 1)

@@ -30,6 +30,7 @@ type runFlags struct {
 	flush, checkpoint time.Duration
 	lateness, horizon time.Duration
 	maxSkew           time.Duration
+	userActivity      bool
 	drain             bool
 	metricsAddr       string
 	cpuProfile        string
@@ -44,6 +45,7 @@ func addRunFlags(cmd *kingpin.CmdClause) *runFlags {
 	cmd.Flag("lateness", "Allowed lateness: how far behind the slowest partition's newest event the watermark stays.").Default("1h").DurationVar(&f.lateness)
 	cmd.Flag("horizon", "Restatement horizon: late events up to this far before the watermark rewrite closed days; older ones are too_late.").Default("168h").DurationVar(&f.horizon)
 	cmd.Flag("max-skew", "How far a partition may run ahead of the slowest busy one before it waits for it (watermark alignment: a backfill recomputes fewer days); 0 turns it off.").Default("24h").DurationVar(&f.maxSkew)
+	cmd.Flag("user-activity", "Write user_activity, the per-user detail: a row per user, workload and day with activity, up to one per usage event. --no-user-activity writes every other table the same, for deployments that must not hold per-user data or do not need it.").Default("true").BoolVar(&f.userActivity)
 	cmd.Flag("metrics.listen-address", "Address of /metrics, /healthz and /readyz.").Default("127.0.0.1:9464").StringVar(&f.metricsAddr)
 	cmd.Flag("debug.cpuprofile", "Write a CPU profile (pprof) of the run to this file.").Default("").StringVar(&f.cpuProfile)
 	cmd.Flag("drain", "Consume to the end of every partition, flush, checkpoint and exit 0 (backfills, tests).").BoolVar(&f.drain)
@@ -99,7 +101,7 @@ func (f *runFlags) start(ctx context.Context, log *slog.Logger, started func(*ru
 		Brokers: f.kafka.brokerList(), LicenseTopic: f.kafka.licenseTopic, UsageTopic: f.kafka.usageTopic,
 		DeadLetterTopic: f.kafka.deadTopic, Group: f.group, Database: f.ch.database,
 		FlushInterval: f.flush, CheckpointInterval: f.checkpoint, Lateness: f.lateness, Horizon: f.horizon,
-		MaxSkew: maxSkew, Drain: f.drain, Catalog: cat, Log: log, Metrics: runner.NewMetrics(reg),
+		MaxSkew: maxSkew, NoUserActivity: !f.userActivity, Drain: f.drain, Catalog: cat, Log: log, Metrics: runner.NewMetrics(reg),
 	}, conn)
 	if err != nil {
 		return nil, err

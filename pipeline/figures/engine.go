@@ -52,6 +52,11 @@ type Config struct {
 	// busy source's before Apply answers ErrSkew; default 1 day, negative:
 	// no limit.
 	MaxSkew time.Duration
+	// NoUserActivity keeps no user_activity rows: Flush returns none, and
+	// every other row is the same. The per-user detail is personal data a
+	// deployment may not want, and at about one row per usage event it is
+	// the largest part of the output.
+	NoUserActivity bool
 }
 
 // ErrAhead means the event's day is too far ahead for the engine's 64-day
@@ -81,11 +86,12 @@ const (
 
 // Engine holds the figure state. It is not safe for concurrent use.
 type Engine struct {
-	cat      *catalog.Catalog
-	lateness int64
-	horizon  int64
-	maxSkew  int64  // 0: no limit
-	cfg      Config // as given to New: ReadState makes its engine with it
+	cat        *catalog.Catalog
+	lateness   int64
+	horizon    int64
+	maxSkew    int64 // 0: no limit
+	noActivity bool
+	cfg        Config // as given to New: ReadState makes its engine with it
 
 	workloads []string // workload id → canonical name
 	// workloadID: a workload's name, or a catalog alias of it, → id. With
@@ -177,7 +183,8 @@ func New(cfg Config) (*Engine, error) {
 		return nil, fmt.Errorf("figures: a %s horizon and %s lateness need %d days of history; at most %d fit", cfg.Horizon, cfg.Lateness, need, bits)
 	}
 	e := &Engine{
-		cat: cfg.Catalog, lateness: int64(cfg.Lateness), horizon: int64(cfg.Horizon), maxSkew: int64(cfg.MaxSkew), cfg: given,
+		cat: cfg.Catalog, lateness: int64(cfg.Lateness), horizon: int64(cfg.Horizon), maxSkew: int64(cfg.MaxSkew),
+		noActivity: cfg.NoUserActivity, cfg: given,
 		workloadID: map[string]uint8{}, skus: map[string]*skuInfo{},
 		tenants: map[string]*tenant{}, sources: map[int32]*source{},
 		watermark: math.MinInt64, slowest: math.MinInt64, maxTime: math.MinInt64, closed: math.MinInt32,

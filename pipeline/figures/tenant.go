@@ -66,7 +66,9 @@ func (e *Engine) applyUsage(t *tenant, ev *event.Event, day event.Day) *event.Re
 	bit := uint64(1) << uint(day-e.base)
 	if col[u]&bit == 0 {
 		col[u] |= bit
-		e.activity.add(t.num, u, ev.UserID, w, day)
+		if !e.noActivity {
+			e.activity.add(t.num, u, ev.UserID, w, day)
+		}
 	}
 	if day < t.firstUsage[w] {
 		t.firstUsage[w] = day

@@ -37,6 +37,7 @@ type Config struct {
 	CheckpointInterval                        time.Duration // default 1 min
 	Lateness, Horizon                         time.Duration
 	MaxSkew                                   time.Duration // see figures.Config
+	NoUserActivity                            bool          // see figures.Config
 	Drain                                     bool          // stop once every partition is read to its end
 	Catalog                                   *catalog.Catalog
 	Log                                       *slog.Logger
@@ -124,7 +125,7 @@ func New(cfg Config, ch driver.Conn) (*Runner, error) {
 	if len(cfg.Brokers) == 0 {
 		return nil, errors.New("no Kafka brokers: set --kafka.brokers")
 	}
-	engine, err := figures.New(figures.Config{Catalog: cfg.Catalog, Lateness: cfg.Lateness, Horizon: cfg.Horizon, MaxSkew: cfg.MaxSkew})
+	engine, err := figures.New(figures.Config{Catalog: cfg.Catalog, Lateness: cfg.Lateness, Horizon: cfg.Horizon, MaxSkew: cfg.MaxSkew, NoUserActivity: cfg.NoUserActivity})
 	if err != nil {
 		return nil, err
 	}

@@ -93,6 +93,19 @@ func TestDrainEqualsReference(t *testing.T) {
 			t.Errorf("seatflow_events_consumed_total{topic=%q,type=%q} = %v, want %d", key[0], key[1], got, n)
 		}
 	}
+
+	// the same topics again, without the per-user rows: every other
+	// table is the same, and user_activity stays empty
+	db := chEnv.Database + "_no_user_activity"
+	r = testRunner(t, k, conn, db, "seatflow-test-no-user-activity", cat, func(c *runner.Config) {
+		c.FlushInterval, c.Drain, c.NoUserActivity = 200*time.Millisecond, true, true
+	})
+	if err := r.Run(ctx); err != nil {
+		t.Fatalf("run --drain --no-user-activity: %v", err)
+	}
+	ref := reference.Compute(events, cat, last)
+	ref.Activity = nil
+	must(t, compare(t, conn, db, ref))
 }
 
 // testRunner makes a runner of k's topics writing into db: 100 ms
