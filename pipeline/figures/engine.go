@@ -86,12 +86,10 @@ const (
 
 // Engine holds the figure state. It is not safe for concurrent use.
 type Engine struct {
-	cat        *catalog.Catalog
-	lateness   int64
-	horizon    int64
-	maxSkew    int64 // 0: no limit
-	noActivity bool
-	cfg        Config // as given to New: ReadState makes its engine with it
+	cfg      Config // as given to New: ReadState makes its engine with it
+	lateness int64  // cfg's, with the defaults applied
+	horizon  int64
+	maxSkew  int64 // 0: no limit
 
 	workloads []string // workload id → canonical name
 	// workloadID: a workload's name, or a catalog alias of it, → id. With
@@ -183,8 +181,7 @@ func New(cfg Config) (*Engine, error) {
 		return nil, fmt.Errorf("figures: a %s horizon and %s lateness need %d days of history; at most %d fit", cfg.Horizon, cfg.Lateness, need, bits)
 	}
 	e := &Engine{
-		cat: cfg.Catalog, lateness: int64(cfg.Lateness), horizon: int64(cfg.Horizon), maxSkew: int64(cfg.MaxSkew),
-		noActivity: cfg.NoUserActivity, cfg: given,
+		cfg: given, lateness: int64(cfg.Lateness), horizon: int64(cfg.Horizon), maxSkew: int64(cfg.MaxSkew),
 		workloadID: map[string]uint8{}, skus: map[string]*skuInfo{},
 		tenants: map[string]*tenant{}, sources: map[int32]*source{},
 		watermark: math.MinInt64, slowest: math.MinInt64, maxTime: math.MinInt64, closed: math.MinInt32,
@@ -284,7 +281,7 @@ func (e *Engine) sku(name string) *skuInfo {
 		return s
 	}
 	s := &skuInfo{name: strings.Clone(name)} // the event's strings alias the decoder's buffer
-	if c, ok := e.cat.SKU(name); ok {
+	if c, ok := e.cfg.Catalog.SKU(name); ok {
 		s.known, s.product = true, c.Product
 		for _, w := range c.Workloads {
 			id, _ := e.workloadIDOf(w) // catalog workloads were registered first

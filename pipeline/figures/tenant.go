@@ -66,7 +66,7 @@ func (e *Engine) applyUsage(t *tenant, ev *event.Event, day event.Day) *event.Re
 	bit := uint64(1) << uint(day-e.base)
 	if col[u]&bit == 0 {
 		col[u] |= bit
-		if !e.noActivity {
+		if !e.cfg.NoUserActivity {
 			e.activity.add(t.num, u, ev.UserID, w, day)
 		}
 	}
