@@ -7,6 +7,8 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
+	"iter"
+	"maps"
 	"regexp"
 	"sort"
 )
@@ -123,12 +125,8 @@ func (c *Catalog) Canonical(workload string) string {
 	return workload
 }
 
-// Aliases calls f with each alias and the workload it names.
-func (c *Catalog) Aliases(f func(alias, workload string)) {
-	for a, w := range c.aliases {
-		f(a, w)
-	}
-}
+// Aliases yields each alias and the workload it names.
+func (c *Catalog) Aliases() iter.Seq2[string, string] { return maps.All(c.aliases) }
 
 // Workloads lists every workload of the catalog's SKUs, sorted.
 func (c *Catalog) Workloads() []string { return c.workloads }

@@ -191,9 +191,9 @@ func New(cfg Config) (*Engine, error) {
 		e.workloadIDOf(w)
 	}
 	e.catalogWorkloads = len(e.workloads)
-	cfg.Catalog.Aliases(func(alias, workload string) { // targets are catalog workloads
+	for alias, workload := range cfg.Catalog.Aliases() { // targets are catalog workloads
 		e.workloadID[alias] = e.workloadID[workload]
-	})
+	}
 	return e, nil
 }
 
