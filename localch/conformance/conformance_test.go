@@ -177,6 +177,62 @@ func TestAggregatingMergeTreeAndMaterializedView(t *testing.T) {
 	}
 }
 
+// TestNullTableViewUnfoldsAndDeduplicates is how seatflow writes
+// user_activity: a batch into a Null table, whose materialized view
+// unfolds each row's day bitmask (arrayJoin over bitPositionsToArray) into
+// a MergeTree. A retried insert with the same deduplication token adds
+// nothing to the view's table; another token adds the rows again.
+func TestNullTableViewUnfoldsAndDeduplicates(t *testing.T) {
+	_, conn, ctx := setup(t)
+	exec(t, ctx, conn, `CREATE TABLE days (k String, day Date) ENGINE = ReplacingMergeTree ORDER BY (k, day)
+		SETTINGS non_replicated_deduplication_window = 100`)
+	exec(t, ctx, conn, `CREATE TABLE days_input (k String, first Date, days UInt64) ENGINE = Null`)
+	exec(t, ctx, conn, `CREATE MATERIALIZED VIEW days_unfold TO days AS
+		SELECT k, first + arrayJoin(bitPositionsToArray(days)) AS day FROM days_input`)
+	first := time.Date(2026, 10, 30, 0, 0, 0, 0, time.UTC)
+	send := func(token string) {
+		t.Helper()
+		bctx := clickhouse.Context(ctx, clickhouse.WithSettings(clickhouse.Settings{
+			"insert_deduplication_token": token, "deduplicate_blocks_in_dependent_materialized_views": 1}))
+		b, err := conn.PrepareBatch(bctx, "INSERT INTO days_input")
+		if err != nil {
+			t.Fatal(err)
+		}
+		for i, c := range []any{[]string{"a", "b"}, []time.Time{first, first}, []uint64{1 | 1<<2 | 1<<63, 1 << 1}} {
+			if err := b.Column(i).Append(c); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if err := b.Send(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	send("flush-1")
+	send("flush-1") // a retry after a lost answer
+	rows, err := conn.Query(ctx, "SELECT k, toString(day) FROM days ORDER BY k, day")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rows.Close()
+	var got []string
+	for rows.Next() {
+		var k, day string
+		if err := rows.Scan(&k, &day); err != nil {
+			t.Fatal(err)
+		}
+		got = append(got, k+" "+day)
+	}
+	// bits 0, 2 and 63 from 30 October; bit 1 is the 31st
+	if want := "a 2026-10-30 a 2026-11-01 a 2027-01-01 b 2026-10-31"; strings.Join(got, " ") != want {
+		t.Errorf("unfolded %q, want %q", strings.Join(got, " "), want)
+	}
+	send("flush-2")
+	var n uint64
+	if err := conn.QueryRow(ctx, "SELECT count() FROM days").Scan(&n); err != nil || n != 8 {
+		t.Errorf("after another token: %d rows (%v), want 8", n, err)
+	}
+}
+
 func TestNullableLowCardinalityDateTime64RoundTrip(t *testing.T) {
 	_, conn, ctx := setup(t)
 	exec(t, ctx, conn, `CREATE TABLE types (id UInt8, pct Nullable(Float64), sku LowCardinality(String),

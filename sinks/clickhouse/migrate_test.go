@@ -19,8 +19,8 @@ func TestMigrateIsIdempotentAndPortfolioViewWorks(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(applied) != 3 {
-		t.Fatalf("applied %v, want all three migrations", applied)
+	if len(applied) != 4 {
+		t.Fatalf("applied %v, want all four migrations", applied)
 	}
 	again, err := clickhouse.Migrate(ctx, conn, db)
 	if err != nil || len(again) != 0 {

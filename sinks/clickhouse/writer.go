@@ -1,6 +1,7 @@
 package clickhouse
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -57,6 +58,9 @@ func (w *Writer) Write(ctx context.Context, rows figures.Rows, token string) err
 		// faster. Other tables may hold a key twice in a flush (a
 		// subscription changed twice), which that merge folds.
 		unique bool
+		// into is the table the insert goes to when it is not name: a
+		// Null table whose materialized view writes name.
+		into string
 	}
 	tables := []table{
 		{name: "deployment_daily", n: len(rows.Deployment), columns: func(from, to int) []any {
@@ -114,15 +118,8 @@ func (w *Writer) Write(ctx context.Context, rows figures.Rows, token string) err
 				column(r, func(r *figures.SubscriptionRow) uint64 { return r.Version }),
 			}
 		}},
-		{name: "user_activity", n: len(rows.Activity), unique: true, columns: func(from, to int) []any {
-			r := rows.Activity[from:to]
-			return []any{
-				column(r, func(r *figures.ActivityRow) string { return r.TenantID }),
-				column(r, func(r *figures.ActivityRow) string { return r.UserID }),
-				column(r, func(r *figures.ActivityRow) string { return r.Workload }),
-				column(r, func(r *figures.ActivityRow) time.Time { return date(r.Date) }),
-				column(r, func(r *figures.ActivityRow) uint64 { return r.Version }),
-			}
+		{name: "user_activity", into: "user_activity_input", n: len(rows.Activity), unique: true, columns: func(from, to int) []any {
+			return foldDays(rows.Activity[from:to])
 		}},
 	}
 	// Tables go in at once, each on its own connection: a small flush
@@ -140,7 +137,7 @@ func (w *Writer) Write(ctx context.Context, rows figures.Rows, token string) err
 			for start := 0; start < t.n; start += w.chunk {
 				end := min(start+w.chunk, t.n)
 				tok := fmt.Sprintf("%s/%s/%d", token, t.name, start)
-				if err := w.insert(ctx, t.name, t.unique, tok, t.columns(start, end)); err != nil {
+				if err := w.insert(ctx, t.name, cmp.Or(t.into, t.name), t.unique, tok, t.columns(start, end)); err != nil {
 					failed.Store(true)
 					cancel(fmt.Errorf("flush %s: %w", t.name, err)) // the others stop retrying
 					return
@@ -155,20 +152,26 @@ func (w *Writer) Write(ctx context.Context, rows figures.Rows, token string) err
 	return nil
 }
 
-// insert inserts one chunk of columns into table, retrying transient
-// failures until ctx ends.
-func (w *Writer) insert(ctx context.Context, table string, unique bool, token string, data []any) error {
+// insert inserts one chunk of columns, for table, into target (table or
+// the Null table in front of it), retrying transient failures until ctx
+// ends.
+func (w *Writer) insert(ctx context.Context, table, target string, unique bool, token string, data []any) error {
 	return w.retry(ctx, table, func() error {
 		settings := ch.Settings{"insert_deduplication_token": token}
 		if unique {
 			settings["optimize_on_insert"] = 0
 		}
-		cols, err := w.describe(ctx, table)
+		if target != table {
+			// a retried insert must add nothing to the view's table either
+			// (the default since ClickHouse 24.x, not before)
+			settings["deduplicate_blocks_in_dependent_materialized_views"] = 1
+		}
+		cols, err := w.describe(ctx, target)
 		if err != nil {
 			return err
 		}
 		bctx := ch.Context(ctx, ch.WithSettings(settings), ch.WithColumnNamesAndTypes(cols))
-		b, err := w.conn.PrepareBatch(bctx, "INSERT INTO "+w.db+"."+table)
+		b, err := w.conn.PrepareBatch(bctx, "INSERT INTO "+w.db+"."+target)
 		if err != nil {
 			return err
 		}
@@ -217,6 +220,38 @@ func (w *Writer) describe(ctx context.Context, table string) ([]ch.ColumnNameAnd
 	}
 	w.described[table] = cols
 	return cols, nil
+}
+
+// foldDays gives the columns of user_activity_input for rows: each run
+// of rows of one (tenant, user, workload, version) whose dates lie within
+// 64 days of the run's first becomes one row with a bitmask of its days.
+// Flushes write rows in key order, so a run holds all of a user's days in
+// a workload; rows in another order still fold correctly, only less.
+func foldDays(rows []figures.ActivityRow) []any {
+	same := func(a, b *figures.ActivityRow) bool {
+		return b.Date >= a.Date && b.Date-a.Date < 64 && a.UserID == b.UserID && a.Workload == b.Workload && a.TenantID == b.TenantID && a.Version == b.Version
+	}
+	n := 0 // runs, counted first: the columns are allocated once
+	for i := 0; i < len(rows); n++ {
+		a := &rows[i]
+		for i++; i < len(rows) && same(a, &rows[i]); i++ {
+		}
+	}
+	var (
+		tenant, user, workload = make([]string, 0, n), make([]string, 0, n), make([]string, 0, n)
+		first                  = make([]time.Time, 0, n)
+		days, version          = make([]uint64, 0, n), make([]uint64, 0, n)
+	)
+	for i := 0; i < len(rows); {
+		a := &rows[i]
+		mask := uint64(0)
+		for ; i < len(rows) && same(a, &rows[i]); i++ {
+			mask |= 1 << (rows[i].Date - a.Date)
+		}
+		tenant, user, workload = append(tenant, a.TenantID), append(user, a.UserID), append(workload, a.Workload)
+		first, days, version = append(first, date(a.Date)), append(days, mask), append(version, a.Version)
+	}
+	return []any{tenant, user, workload, first, days, version}
 }
 
 // column extracts one column from rows.

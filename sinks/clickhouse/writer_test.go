@@ -2,6 +2,9 @@ package clickhouse_test
 
 import (
 	"context"
+	"fmt"
+	"maps"
+	"slices"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -96,6 +99,65 @@ func TestWriteRoundTripAndRetriedWriteAddsNothing(t *testing.T) {
 	}
 	if err := conn.QueryRow(ctx, "SELECT assigned FROM "+db+".deployment_daily FINAL WHERE sku = 'O365_E3'").Scan(&assigned); err != nil || assigned != 9 {
 		t.Errorf("after version 8: assigned=%d %v", assigned, err)
+	}
+}
+
+// TestUserActivityFoldsAndUnfolds: user_activity rows go in folded, a
+// run of days to one row, and come out as they went in, one row per day:
+// days 63 apart (the last bit), 64 apart (a new row), out of order, twice
+// in a flush, across a month, and rows differing only in workload,
+// tenant or version. A retried write adds nothing to user_activity.
+func TestUserActivityFoldsAndUnfolds(t *testing.T) {
+	env, conn := migrated(t)
+	ctx := context.Background()
+	row := func(tenant, user, workload string, day event.Day, version uint64) figures.ActivityRow {
+		return figures.ActivityRow{TenantID: tenant, UserID: user, Workload: workload, Date: day, Version: version}
+	}
+	rows := []figures.ActivityRow{
+		row("t-1", "u-1", "exchange", oct1, 5),
+		row("t-1", "u-1", "exchange", oct1+1, 5),
+		row("t-1", "u-1", "exchange", oct1+1, 5),  // twice
+		row("t-1", "u-1", "exchange", oct1+30, 5), // into November
+		row("t-1", "u-1", "exchange", oct1+63, 5),
+		row("t-1", "u-1", "exchange", oct1+64, 5),  // 64 days after the run's first: a new run
+		row("t-1", "u-1", "exchange", oct1+127, 5), // that run's last bit
+		row("t-1", "u-1", "exchange", oct1-2, 5),   // back in time: a new run
+		row("t-1", "u-1", "teams", oct1-2, 5),
+		row("t-1", "u-2", "teams", oct1-2, 5),
+		row("t-2", "u-2", "teams", oct1-2, 5),
+		row("t-2", "u-2", "teams", oct1-1, 6),
+	}
+	w := clickhouse.NewWriter(conn, env.Database)
+	for range 2 { // the second is a retry
+		if err := w.Write(ctx, figures.Rows{Activity: rows}, "flush-5"); err != nil {
+			t.Fatal(err)
+		}
+	}
+	want := map[string]bool{}
+	for _, r := range rows {
+		want[fmt.Sprintf("%s %s %s %s %d", r.TenantID, r.UserID, r.Workload, time.Unix(int64(r.Date)*86400, 0).UTC().Format("2006-01-02"), r.Version)] = true
+	}
+	q, err := conn.Query(ctx, "SELECT tenant_id, user_id, workload, toString(date), version FROM "+env.Database+".user_activity")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer q.Close()
+	var got []string
+	for q.Next() {
+		var tenant, user, workload, day string
+		var version uint64
+		if err := q.Scan(&tenant, &user, &workload, &day, &version); err != nil {
+			t.Fatal(err)
+		}
+		got = append(got, fmt.Sprintf("%s %s %s %s %d", tenant, user, workload, day, version))
+	}
+	if err := q.Err(); err != nil {
+		t.Fatal(err)
+	}
+	slices.Sort(got)
+	wantList := slices.Sorted(maps.Keys(want))
+	if !slices.Equal(got, wantList) {
+		t.Errorf("user_activity without FINAL after a retried write:\n got %q\nwant %q", got, wantList)
 	}
 }
 
