@@ -55,14 +55,15 @@ func (l *activityLog) add(tenant, user uint32, userID string, workload uint8, da
 func (l *activityLog) len() int { return l.n }
 
 // activityRows turns the log into rows stamped with version, and empties
-// it. The rows come in user_activity's key order (tenant_id, user_id,
-// workload, date): ClickHouse skips its own sort for a sorted block, which
-// makes the insert of these rows, the largest of a flush, about twice as
-// fast. The order costs one string sort of each tenant's users in the log,
-// not of the rows: tenants and workloads are few, and a counting sort by
-// (user rank, workload) keeps the log's day order, which is nearly sorted
-// already (only late events break it).
-func (e *Engine) activityRows(version uint64) []ActivityRow {
+// it. A user's days in a workload are folded, up to 64 to a row. The rows
+// come in user_activity's key order (tenant_id, user_id, workload, date):
+// ClickHouse skips its own sort for a sorted block, which makes the insert
+// of these rows, the largest of a flush, about twice as fast. The order
+// costs one string sort of each tenant's users in the log, not of the
+// rows: tenants and workloads are few, and a counting sort by (user rank,
+// workload) keeps the log's day order, which is nearly sorted already
+// (only late events break it).
+func (e *Engine) activityRows(version uint64) []ActivityDays {
 	l := &e.activity
 	if l.n == 0 {
 		return nil
@@ -113,6 +114,7 @@ func (e *Engine) activityRows(version uint64) []ActivityRow {
 			start[a.tenant]++
 		}
 	}
+	*l = activityLog{}
 
 	nw := len(e.workloads)
 	wlRank := make([]int, nw)
@@ -125,14 +127,14 @@ func (e *Engine) activityRows(version uint64) []ActivityRow {
 		wlRank[w] = r
 	}
 
-	out := make([]ActivityRow, len(grouped))
+	// each tenant's entries in key order, in place
 	var rank []uint32   // user index → 1 + rank among this tenant's users in the log
 	var users []logUser // this tenant's users in the log
-	var bucket []int    // (user rank, workload rank) → its first row in out
-	for seg, done := grouped, 0; len(seg) > 0; {
-		n := count[seg[0].tenant+1]
-		g := seg[:n]
-		seg = seg[n:]
+	var bucket []int    // (user rank, workload rank) → its first entry in sorted
+	var sorted []activityEntry
+	for seg := grouped; len(seg) > 0; {
+		g := seg[:count[seg[0].tenant+1]]
+		seg = seg[len(g):]
 		t := e.order[g[0].tenant]
 		rank = slices.Grow(rank[:0], t.users.len())[:t.users.len()]
 		users = users[:0]
@@ -155,28 +157,54 @@ func (e *Engine) activityRows(version uint64) []ActivityRow {
 		for b := 1; b < len(bucket); b++ {
 			bucket[b] += bucket[b-1]
 		}
+		sorted = slices.Grow(sorted[:0], len(g))[:len(g)]
 		for i := range g {
-			a := &g[i]
-			k := key(a)
-			out[done+bucket[k]] = ActivityRow{
-				TenantID: t.id, UserID: id(a), Workload: e.workloads[a.workload], Date: a.day, Version: version,
-			}
+			k := key(&g[i])
+			sorted[bucket[k]] = g[i]
 			bucket[k]++
 		}
 		// within a (user, workload), days in order: insertion sort, as
-		// the rows arrived nearly sorted
-		rows := out[done : done+n]
-		for i := 1; i < len(rows); i++ {
-			for j := i; j > 0 && rows[j].Date < rows[j-1].Date && rows[j].UserID == rows[j-1].UserID && rows[j].Workload == rows[j-1].Workload; j-- {
-				rows[j], rows[j-1] = rows[j-1], rows[j]
+		// the entries arrived nearly sorted
+		for i := 1; i < len(sorted); i++ {
+			for j := i; j > 0 && sorted[j].day < sorted[j-1].day && sorted[j].user == sorted[j-1].user && sorted[j].workload == sorted[j-1].workload; j-- {
+				sorted[j], sorted[j-1] = sorted[j-1], sorted[j]
 			}
 		}
+		copy(g, sorted)
 		for _, u := range users {
 			rank[u.idx] = 0
 		}
-		done += n
 	}
-	*l = activityLog{}
+
+	// runs of one (tenant, user, workload) within 64 days of the run's
+	// first become a row; counted first, so that out is allocated once
+	next := func(i int) int {
+		a := &grouped[i]
+		for i++; i < len(grouped); i++ {
+			b := &grouped[i]
+			if b.tenant != a.tenant || b.user != a.user || b.workload != a.workload || b.day-a.day >= 64 {
+				break
+			}
+		}
+		return i
+	}
+	n := 0
+	for i := 0; i < len(grouped); i = next(i) {
+		n++
+	}
+	out := make([]ActivityDays, 0, n)
+	for i := 0; i < len(grouped); {
+		a := &grouped[i]
+		j := next(i)
+		var days uint64
+		for _, b := range grouped[i:j] {
+			days |= 1 << (b.day - a.day)
+		}
+		out = append(out, ActivityDays{
+			TenantID: e.order[a.tenant].id, UserID: id(a), Workload: e.workloads[a.workload], First: a.day, Days: days, Version: version,
+		})
+		i = j
+	}
 	return out
 }
 

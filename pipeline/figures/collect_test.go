@@ -75,16 +75,30 @@ func (tb *table) flush(t testing.TB, e *figures.Engine) figures.Rows {
 	for _, r := range rows.Subscriptions {
 		tb.subs[[2]string{r.TenantID, r.SubscriptionID}] = r
 	}
-	// user_activity rows come in the table's key order, without repeats
-	for i := 1; i < len(rows.Activity); i++ {
-		a, b := rows.Activity[i-1], rows.Activity[i]
-		if cmp.Or(strings.Compare(a.TenantID, b.TenantID), strings.Compare(a.UserID, b.UserID),
-			strings.Compare(a.Workload, b.Workload), cmp.Compare(a.Date, b.Date)) >= 0 {
-			t.Fatalf("user_activity rows out of key order: %+v before %+v", a, b)
+	// user_activity rows come in the table's key order, without repeats,
+	// and folded as far as they go: a user's next row in a workload starts
+	// 64 days or more after the last one's first day
+	var last *reference.Activity
+	for i := range rows.Activity {
+		r := &rows.Activity[i]
+		if r.Days == 0 {
+			t.Fatalf("user_activity row without days: %+v", r)
 		}
-	}
-	for _, r := range rows.Activity {
-		tb.activity[reference.Activity{TenantID: r.TenantID, UserID: r.UserID, Workload: r.Workload, Date: r.Date}]++
+		if i > 0 {
+			p := &rows.Activity[i-1]
+			if p.TenantID == r.TenantID && p.UserID == r.UserID && p.Workload == r.Workload && r.First-p.First < 64 {
+				t.Fatalf("user_activity rows not folded: %+v then %+v", p, r)
+			}
+		}
+		for d := range r.Dates() {
+			a := reference.Activity{TenantID: r.TenantID, UserID: r.UserID, Workload: r.Workload, Date: d}
+			if last != nil && cmp.Or(strings.Compare(last.TenantID, a.TenantID), strings.Compare(last.UserID, a.UserID),
+				strings.Compare(last.Workload, a.Workload), cmp.Compare(last.Date, a.Date)) >= 0 {
+				t.Fatalf("user_activity rows out of key order: %+v before %+v", *last, a)
+			}
+			last = &a
+			tb.activity[a]++
+		}
 	}
 	return rows
 }

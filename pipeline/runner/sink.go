@@ -105,7 +105,7 @@ func (r *Runner) write(ctx context.Context, w write) error {
 	m.SinkRows.WithLabelValues("usage_daily").Add(float64(len(w.rows.Usage)))
 	m.SinkRows.WithLabelValues("workload_daily").Add(float64(len(w.rows.Workload)))
 	m.SinkRows.WithLabelValues("subscriptions").Add(float64(len(w.rows.Subscriptions)))
-	m.SinkRows.WithLabelValues("user_activity").Add(float64(len(w.rows.Activity)))
+	m.SinkRows.WithLabelValues("user_activity").Add(float64(w.rows.ActivityLen()))
 	if err := r.dlq.Write(ctx, w.dead); err != nil {
 		return err
 	}

@@ -118,8 +118,18 @@ func (w *Writer) Write(ctx context.Context, rows figures.Rows, token string) err
 				column(r, func(r *figures.SubscriptionRow) uint64 { return r.Version }),
 			}
 		}},
+		// folded rows go into a Null table whose view unfolds them into
+		// user_activity (schemas/migrations/0004)
 		{name: "user_activity", into: "user_activity_input", n: len(rows.Activity), unique: true, columns: func(from, to int) []any {
-			return foldDays(rows.Activity[from:to])
+			r := rows.Activity[from:to]
+			return []any{
+				column(r, func(r *figures.ActivityDays) string { return r.TenantID }),
+				column(r, func(r *figures.ActivityDays) string { return r.UserID }),
+				column(r, func(r *figures.ActivityDays) string { return r.Workload }),
+				column(r, func(r *figures.ActivityDays) time.Time { return date(r.First) }),
+				column(r, func(r *figures.ActivityDays) uint64 { return r.Days }),
+				column(r, func(r *figures.ActivityDays) uint64 { return r.Version }),
+			}
 		}},
 	}
 	// Tables go in at once, each on its own connection: a small flush
@@ -220,38 +230,6 @@ func (w *Writer) describe(ctx context.Context, table string) ([]ch.ColumnNameAnd
 	}
 	w.described[table] = cols
 	return cols, nil
-}
-
-// foldDays gives the columns of user_activity_input for rows: each run
-// of rows of one (tenant, user, workload, version) whose dates lie within
-// 64 days of the run's first becomes one row with a bitmask of its days.
-// Flushes write rows in key order, so a run holds all of a user's days in
-// a workload; rows in another order still fold correctly, only less.
-func foldDays(rows []figures.ActivityRow) []any {
-	same := func(a, b *figures.ActivityRow) bool {
-		return b.Date >= a.Date && b.Date-a.Date < 64 && a.UserID == b.UserID && a.Workload == b.Workload && a.TenantID == b.TenantID && a.Version == b.Version
-	}
-	n := 0 // runs, counted first: the columns are allocated once
-	for i := 0; i < len(rows); n++ {
-		a := &rows[i]
-		for i++; i < len(rows) && same(a, &rows[i]); i++ {
-		}
-	}
-	var (
-		tenant, user, workload = make([]string, 0, n), make([]string, 0, n), make([]string, 0, n)
-		first                  = make([]time.Time, 0, n)
-		days, version          = make([]uint64, 0, n), make([]uint64, 0, n)
-	)
-	for i := 0; i < len(rows); {
-		a := &rows[i]
-		mask := uint64(0)
-		for ; i < len(rows) && same(a, &rows[i]); i++ {
-			mask |= 1 << (rows[i].Date - a.Date)
-		}
-		tenant, user, workload = append(tenant, a.TenantID), append(user, a.UserID), append(workload, a.Workload)
-		first, days, version = append(first, date(a.Date)), append(days, mask), append(version, a.Version)
-	}
-	return []any{tenant, user, workload, first, days, version}
 }
 
 // column extracts one column from rows.
