@@ -231,8 +231,8 @@ func (m *messages) slice(from, to int) messages {
 }
 
 // backfill applies events as `seatflow run` does, without Kafka (neither
-// side reads Kafka here): a flush at least every million pending
-// user_activity rows (the runner's bound), each flush's rows written from a
+// side reads Kafka here): a flush at least every runner.MaxPendingRows
+// pending user_activity rows, each flush's rows written from a
 // goroutine of their own while events go on being applied, one write
 // queued at most.
 type backfill struct {
