@@ -276,8 +276,11 @@ func (b *backfill) applyOne(ev *event.Event, flush func()) error {
 	return nil
 }
 
+// batchSize is how many events the decoder hands to the applier at a time.
+const batchSize = 1000
+
 // apply applies msgs and returns once their rows are written.
-func (b *backfill) apply(ctx context.Context, msgs messages) error {
+func (b *backfill) apply(ctx context.Context, msgs messages) (err error) {
 	writes := make(chan func() error, 1)
 	done := make(chan error, 1)
 	go func() {
@@ -289,6 +292,12 @@ func (b *backfill) apply(ctx context.Context, msgs messages) error {
 		}
 		done <- err
 	}()
+	defer func() {
+		close(writes)
+		if werr := <-done; err == nil {
+			err = werr
+		}
+	}()
 	flush := func() {
 		b.version++
 		rows, token := b.e.Flush(b.version), fmt.Sprint(b.version)
@@ -296,46 +305,57 @@ func (b *backfill) apply(ctx context.Context, msgs messages) error {
 		writes <- func() error { return b.w.Write(ctx, rows, token) }
 	}
 	// decoded in batches by a goroutine of their own, as the runner's
-	// partition readers do, two batches ahead at most, their arrays reused
+	// partition readers do, two batches ahead at most, their arrays reused;
+	// stop ends it when applying fails
 	type decoded struct {
 		evs []event.Event
 		err error
 	}
+	stop := make(chan struct{})
+	defer close(stop)
 	batches := make(chan decoded, 2)
-	free := make(chan []event.Event, 4)
+	free := make(chan []event.Event, cap(batches)+2) // queued, being decoded, being applied
 	for range cap(free) {
-		free <- make([]event.Event, 1000)
+		free <- make([]event.Event, batchSize)
 	}
 	go func() {
 		defer close(batches)
 		var d event.Decoder
-		for from := 0; from < msgs.len(); from += 1000 {
-			evs := (<-free)[:min(1000, msgs.len()-from)]
-			for i := range evs {
-				if r := d.Decode(msgs.at(from+i), b.now, &evs[i]); r != nil {
-					batches <- decoded{err: r}
-					return
+		for from := 0; from < msgs.len(); from += batchSize {
+			var out decoded
+			select {
+			case out.evs = <-free:
+			case <-stop:
+				return
+			}
+			out.evs = out.evs[:min(batchSize, msgs.len()-from)]
+			for i := range out.evs {
+				if r := d.Decode(msgs.at(from+i), b.now, &out.evs[i]); r != nil {
+					out = decoded{err: r}
+					break
 				}
 			}
-			batches <- decoded{evs: evs}
+			select {
+			case batches <- out:
+			case <-stop:
+				return
+			}
+			if out.err != nil {
+				return
+			}
 		}
 	}()
 	for batch := range batches {
 		if batch.err != nil {
-			close(writes)
-			<-done
 			return batch.err
 		}
 		for i := range batch.evs {
 			if err := b.applyOne(&batch.evs[i], flush); err != nil {
-				close(writes)
-				<-done
 				return err
 			}
 		}
 		free <- batch.evs
 	}
 	flush()
-	close(writes)
-	return <-done
+	return nil
 }
