@@ -15,50 +15,9 @@ const MaxFuture = 5 * time.Minute
 // Decoder decodes events. It reuses its parser between calls, so it is not
 // safe for concurrent use: use one per goroutine.
 type Decoder struct {
-	p fastjson.Parser
-	f fields
-}
-
-// fields holds the known fields of one object, found in a single pass
-// (looking each up by name would scan the object once per field).
-type fields struct {
-	typ, v, eventID, occurredAt, tenantID, userID, workload, sku, assigned,
-	subscriptionID, partnerID, quantity, status, trial value
-}
-
-// field picks the slot for a key; nil for keys the events do not use.
-func (f *fields) field(key []byte) *value {
-	switch string(key) { // no allocation: the compiler compares in place
-	case "type":
-		return &f.typ
-	case "v":
-		return &f.v
-	case "event_id":
-		return &f.eventID
-	case "occurred_at":
-		return &f.occurredAt
-	case "tenant_id":
-		return &f.tenantID
-	case "user_id":
-		return &f.userID
-	case "workload":
-		return &f.workload
-	case "sku":
-		return &f.sku
-	case "assigned":
-		return &f.assigned
-	case "subscription_id":
-		return &f.subscriptionID
-	case "partner_id":
-		return &f.partnerID
-	case "quantity":
-		return &f.quantity
-	case "status":
-		return &f.status
-	case "trial":
-		return &f.trial
-	}
-	return nil
+	p     fastjson.Parser
+	f     fields
+	dates dateCache
 }
 
 // Decode parses one message value into ev. now is the processing time in
@@ -69,17 +28,17 @@ func (f *fields) field(key []byte) *value {
 // applying it).
 func (d *Decoder) Decode(data []byte, now int64, ev *Event) *Rejection {
 	f := &d.f
-	*f = fields{}
+	f.seen = 0
 	// The scanner takes the common shape of an event in one pass; anything
 	// else (escapes, nested values, fractions, malformed input) goes to the
 	// full parser, which also words the errors.
 	if !f.scan(data) {
-		*f = fields{}
+		f.seen = 0
 		if r := d.parse(data); r != nil {
 			return r
 		}
 	}
-	return f.event(now, ev)
+	return f.event(now, &d.dates, ev)
 }
 
 // parse fills the fields with the full JSON parser.
@@ -93,16 +52,16 @@ func (d *Decoder) parse(data []byte) *Rejection {
 		return reject(NotAnObject, "the event is JSON %s, not an object", v.Type())
 	}
 	o.Visit(func(key []byte, v *fastjson.Value) {
-		if slot := d.f.field(key); slot != nil {
-			*slot = valueOf(v)
+		if k, ok := fieldNamed(key); ok {
+			d.f.set(k, valueOf(v))
 		}
 	})
 	return nil
 }
 
-func (f *fields) event(now int64, ev *Event) *Rejection {
+func (f *fields) event(now int64, dates *dateCache, ev *Event) *Rejection {
 	*ev = Event{}
-	typ, r := str(f.typ, "type", true)
+	typ, r := str(f, fieldType, true)
 	if r != nil {
 		return r
 	}
@@ -116,27 +75,27 @@ func (f *fields) event(now int64, ev *Event) *Rejection {
 	default:
 		return reject(UnknownType, "type %q is not subscription, assignment or usage", typ)
 	}
-	if f.v.kind == kindNone {
+	if f.get(fieldV).kind == kindNone {
 		return reject(MissingField, "v is missing")
 	}
-	if f.v.kind != kindNumber {
+	if f.get(fieldV).kind != kindNumber {
 		return reject(BadValue, "v must be a number")
 	}
-	if n, ok := f.v.int64(); !ok || n != 1 {
-		return reject(UnknownVersion, "v %s is not a known version (1)", f.v.raw)
+	if n, ok := f.get(fieldV).int64(); !ok || n != 1 {
+		return reject(UnknownVersion, "v %s is not a known version (1)", f.get(fieldV).b)
 	}
-	if ev.EventID, r = id(f.eventID, "event_id"); r != nil {
+	if ev.EventID, r = id(f, fieldEventID); r != nil {
 		return r
 	}
-	if ev.TenantID, r = id(f.tenantID, "tenant_id"); r != nil {
+	if ev.TenantID, r = id(f, fieldTenantID); r != nil {
 		return r
 	}
-	at, r := str(f.occurredAt, "occurred_at", true)
+	at, r := str(f, fieldOccurredAt, true)
 	if r != nil {
 		return r
 	}
 	var ok bool
-	if ev.OccurredAt, ok = parseTime(at); !ok {
+	if ev.OccurredAt, ok = dates.parseTime(at); !ok {
 		return reject(BadValue, "occurred_at %q is not an RFC 3339 time", at)
 	}
 	if ev.OccurredAt > now+int64(MaxFuture) {
@@ -145,60 +104,61 @@ func (f *fields) event(now int64, ev *Event) *Rejection {
 
 	switch ev.Kind {
 	case Usage:
-		if ev.UserID, r = id(f.userID, "user_id"); r != nil {
+		if ev.UserID, r = id(f, fieldUserID); r != nil {
 			return r
 		}
-		if ev.Workload, r = id(f.workload, "workload"); r != nil {
+		if ev.Workload, r = id(f, fieldWorkload); r != nil {
 			return r
 		}
 	case Assignment:
-		if ev.UserID, r = id(f.userID, "user_id"); r != nil {
+		if ev.UserID, r = id(f, fieldUserID); r != nil {
 			return r
 		}
-		if ev.SKU, r = id(f.sku, "sku"); r != nil {
+		if ev.SKU, r = id(f, fieldSKU); r != nil {
 			return r
 		}
-		if ev.Assigned, r = boolean(f.assigned, "assigned", true); r != nil {
+		if ev.Assigned, r = boolean(f, fieldAssigned, true); r != nil {
 			return r
 		}
 	case Subscription:
-		if ev.SubscriptionID, r = id(f.subscriptionID, "subscription_id"); r != nil {
+		if ev.SubscriptionID, r = id(f, fieldSubscriptionID); r != nil {
 			return r
 		}
-		if ev.SKU, r = id(f.sku, "sku"); r != nil {
+		if ev.SKU, r = id(f, fieldSKU); r != nil {
 			return r
 		}
 		// partner_id "" (or absent) means sold directly by the vendor.
-		if ev.PartnerID, r = str(f.partnerID, "partner_id", false); r != nil {
+		if ev.PartnerID, r = str(f, fieldPartnerID, false); r != nil {
 			return r
 		}
 		if len(ev.PartnerID) > MaxIDLength {
 			return reject(BadValue, "partner_id is longer than %d bytes", MaxIDLength)
 		}
-		qv := f.quantity
+		qv := f.get(fieldQuantity)
 		if qv.kind == kindNone {
 			return reject(MissingField, "quantity is missing")
 		}
 		q, ok := qv.int64()
 		if qv.kind != kindNumber || !ok || q < 0 {
-			return reject(BadValue, "quantity must be a whole number >= 0, got %s", qv.raw)
+			return reject(BadValue, "quantity must be a whole number >= 0, got %s", qv.b)
 		}
 		ev.Quantity = q
-		st, r := str(f.status, "status", true)
+		st, r := str(f, fieldStatus, true)
 		if r != nil {
 			return r
 		}
 		if ev.Status, ok = ParseStatus(st); !ok {
 			return reject(BadValue, "status %q is not one of active, grace, disabled, deprovisioned, suspended, upgraded, cancelled", st)
 		}
-		if ev.Trial, r = boolean(f.trial, "trial", false); r != nil {
+		if ev.Trial, r = boolean(f, fieldTrial, false); r != nil {
 			return r
 		}
 	}
 	return nil
 }
 
-func str(v value, key string, required bool) (string, *Rejection) {
+func str(f *fields, key field, required bool) (string, *Rejection) {
+	v := f.get(key)
 	if v.kind == kindNone {
 		if required {
 			return "", reject(MissingField, "%s is missing", key)
@@ -211,8 +171,8 @@ func str(v value, key string, required bool) (string, *Rejection) {
 	return unsafeString(v.b), nil
 }
 
-func id(v value, key string) (string, *Rejection) {
-	s, r := str(v, key, true)
+func id(f *fields, key field) (string, *Rejection) {
+	s, r := str(f, key, true)
 	if r != nil {
 		return "", r
 	}
@@ -225,7 +185,8 @@ func id(v value, key string) (string, *Rejection) {
 	return s, nil
 }
 
-func boolean(v value, key string, required bool) (bool, *Rejection) {
+func boolean(f *fields, key field, required bool) (bool, *Rejection) {
+	v := f.get(key)
 	switch v.kind {
 	case kindNone:
 		if required {

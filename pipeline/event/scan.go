@@ -24,11 +24,13 @@ func (f *fields) scan(data []byte) bool {
 		if i >= len(data) || data[i] != '"' {
 			return false
 		}
-		end := scanString(data, i+1)
-		if end < 0 {
-			return false
+		k, end := knownKey(data, i+1)
+		known := end >= 0
+		if !known {
+			if end = scanString(data, i+1); end < 0 {
+				return false
+			}
 		}
-		slot := f.field(data[i+1 : end])
 		i = skipSpace(data, end+1)
 		if i >= len(data) || data[i] != ':' {
 			return false
@@ -39,7 +41,6 @@ func (f *fields) scan(data []byte) bool {
 		}
 		// value
 		var v value
-		start := i
 		switch c := data[i]; {
 		case c == '"':
 			end := scanString(data, i+1)
@@ -49,20 +50,22 @@ func (f *fields) scan(data []byte) bool {
 			v = value{kind: kindString, b: data[i+1 : end]}
 			i = end + 1
 		case c == '-' || c >= '0' && c <= '9':
+			start := i
 			if i = scanInteger(data, i); i < 0 {
 				return false
 			}
-			v.kind = kindNumber
+			v = value{kind: kindNumber, b: data[start:i]}
 		case c == 't' || c == 'f' || c == 'n':
+			start := i
 			if v.kind, i = scanLiteral(data, i); i < 0 {
 				return false
 			}
+			v.b = data[start:i]
 		default: // nested objects and arrays, or not JSON
 			return false
 		}
-		if slot != nil {
-			v.raw = data[start:i]
-			*slot = v
+		if known {
+			f.set(k, v)
 		}
 		i = skipSpace(data, i)
 		if i >= len(data) {
@@ -79,8 +82,62 @@ func (f *fields) scan(data []byte) bool {
 	}
 }
 
+// knownKey matches the key whose text starts at i with the names of the
+// event's fields, by its first bytes and two word compares, without
+// scanning for its end (keys took a quarter of the scan's time): the
+// field and the index of the key's closing quote, or -1 for any other
+// key, which the caller then scans as a string.
+func knownKey(data []byte, i int) (field, int) {
+	if i+1 >= len(data) {
+		return 0, -1
+	}
+	k := numFields
+	switch data[i] {
+	case 't':
+		switch data[i+1] {
+		case 'y':
+			k = fieldType
+		case 'e':
+			k = fieldTenantID
+		case 'r':
+			k = fieldTrial
+		}
+	case 'v':
+		k = fieldV
+	case 'e':
+		k = fieldEventID
+	case 'o':
+		k = fieldOccurredAt
+	case 'u':
+		k = fieldUserID
+	case 'w':
+		k = fieldWorkload
+	case 's':
+		switch data[i+1] {
+		case 'k':
+			k = fieldSKU
+		case 'u':
+			k = fieldSubscriptionID
+		case 't':
+			k = fieldStatus
+		}
+	case 'a':
+		k = fieldAssigned
+	case 'p':
+		k = fieldPartnerID
+	case 'q':
+		k = fieldQuantity
+	}
+	if k == numFields || !keys[k].at(data, i) {
+		return 0, -1
+	}
+	return k, i + len(keys[k].name)
+}
+
+// skipSpace returns the index of the first byte at or after i that is not
+// JSON whitespace. Most events have none, so the first test ends it.
 func skipSpace(data []byte, i int) int {
-	for i < len(data) {
+	for i < len(data) && data[i] <= ' ' {
 		switch data[i] {
 		case ' ', '\t', '\n', '\r':
 			i++

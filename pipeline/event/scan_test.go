@@ -3,6 +3,7 @@ package event
 import (
 	"bytes"
 	"encoding/json"
+	"fmt"
 	"math/rand/v2"
 	"testing"
 	"time"
@@ -24,11 +25,10 @@ func checkScan(t *testing.T, data []byte) {
 		t.Fatalf("scan accepted %q, the parser rejects it: %v", data, r)
 	}
 	full = d.f
-	for _, key := range []string{"type", "v", "event_id", "occurred_at", "tenant_id", "user_id", "workload", "sku",
-		"assigned", "subscription_id", "partner_id", "quantity", "status", "trial"} {
-		a, b := fast.field([]byte(key)), full.field([]byte(key))
-		if a.kind != b.kind || string(a.b) != string(b.b) || (a.kind != kindString && string(a.raw) != string(b.raw)) {
-			t.Fatalf("%q: %s: scan %v %q %q, parser %v %q %q", data, key, a.kind, a.b, a.raw, b.kind, b.b, b.raw)
+	for k := range numFields {
+		a, b := fast.get(k), full.get(k)
+		if a.kind != b.kind || string(a.b) != string(b.b) {
+			t.Fatalf("%q: %s: scan %v %q, parser %v %q", data, k, a.kind, a.b, b.kind, b.b)
 		}
 	}
 }
@@ -42,6 +42,24 @@ func TestScanAgreesWithParser(t *testing.T) {
 		`{"a":"é"}`, "{\"a\":1}\n", `{"assigned":true}`,
 	} {
 		checkScan(t, []byte(s))
+	}
+	// every field name, cut short, run on and changed in each byte: the
+	// scanner matches names by their first bytes
+	for _, key := range []string{"type", "v", "event_id", "occurred_at", "tenant_id", "user_id", "workload", "sku",
+		"assigned", "subscription_id", "partner_id", "quantity", "status", "trial"} {
+		variants := []string{key + "x", key + `\"`, key + " ", "x" + key}
+		for n := range len(key) {
+			variants = append(variants, key[:n])
+			for _, c := range []byte{'a', '"', '\\', 0x1f, 0xc3} {
+				variants = append(variants, key[:n]+string(c)+key[n+1:])
+			}
+		}
+		for _, k := range append(variants, key) {
+			checkScan(t, []byte(`{"`+k+`":"x","`+key+`":1}`))
+			checkScan(t, []byte(`{"`+key+`":1,"`+k+`":"x"}`))
+			checkScan(t, []byte(`{"`+k+`"`))
+			checkScan(t, []byte(`{"`+k))
+		}
 	}
 	// random mutations of a real event
 	base := []byte(`{"type":"usage","v":1,"event_id":"e-3","occurred_at":"2026-10-02T14:31:07.5Z","tenant_id":"t-42","user_id":"u-1","workload":"exchange","quantity":12,"trial":false,"x":null}`)
@@ -72,7 +90,7 @@ func FuzzScan(f *testing.F) {
 func TestParseTimeAgreesWithTimeParse(t *testing.T) {
 	cases := []string{"2026-10-02T14:31:07Z", "2026-10-02T14:31:07.5Z", "2026-10-02T14:31:07.123456789Z", "2026-10-02T14:31:07.1234567891Z",
 		"2024-02-29T00:00:00Z", "2025-02-29T00:00:00Z", "2100-02-29T00:00:00Z", "2000-02-29T23:59:59Z", "2026-04-31T00:00:00Z",
-		"2026-13-01T00:00:00Z", "2026-00-01T00:00:00Z", "2026-01-00T00:00:00Z", "2026-01-01T24:00:00Z", "2026-01-01T23:60:00Z",
+		"2026-13-01T00:00:00Z", "2026-00-01T00:00:00Z", "2026-01-00T00:00:00Z", "2026-01-01T12:00:00Z", "2026-01-01T24:00:00Z", "2026-01-01T23:60:00Z",
 		"2026-01-01T23:59:60Z", "2026-01-01T00:00:00.Z", "2026-01-01T00:00:00,5Z", "2026-01-01t00:00:00Z", "2026-01-01T00:00:00z",
 		"1969-12-31T23:59:59Z", "1970-01-01T00:00:00Z", "2261-12-31T23:59:59.999999999Z", "2026-01-01T00:00:00+02:00", "+026-01-01T00:00:00Z",
 		"2026-1-01T00:00:00Z", "2026-01-01T00:00:0aZ", "2026-01-01 00:00:00Z"}
@@ -81,8 +99,12 @@ func TestParseTimeAgreesWithTimeParse(t *testing.T) {
 		ts := time.Unix(rng.Int64N(int64(290*365*86400)), rng.Int64N(1e9)).UTC()
 		cases = append(cases, ts.Format(time.RFC3339Nano), ts.Format(time.RFC3339))
 	}
+	var dates dateCache // each case after the one before, and alone
 	for _, s := range cases {
-		got, ok := parseTime(s)
+		got, ok := dates.parseTime(s)
+		if again, okAgain := new(dateCache).parseTime(s); again != got || okAgain != ok {
+			t.Fatalf("%q: %d %v after the case before, %d %v alone", s, got, ok, again, okAgain)
+		}
 		want, err := time.Parse(time.RFC3339Nano, s)
 		if ok != (err == nil) || ok && got != want.UnixNano() {
 			t.Errorf("%q: parseTime %d %v; time.Parse %v %v", s, got, ok, want, err)
@@ -136,9 +158,35 @@ func BenchmarkScanString(b *testing.B) {
 }
 
 func BenchmarkParseTime(b *testing.B) {
+	var dates dateCache
 	for b.Loop() {
-		if _, ok := parseTime("2026-10-02T14:31:07.5Z"); !ok {
+		if _, ok := dates.parseTime("2026-10-02T14:31:07.5Z"); !ok {
 			b.Fatal("not parsed")
 		}
+	}
+}
+
+// BenchmarkDecodeUsage measures decoding alone, on usage events of the
+// shape the core benchmark and the simulator publish.
+func BenchmarkDecodeUsage(b *testing.B) {
+	start := time.Date(2026, 10, 1, 0, 0, 0, 0, time.UTC)
+	workloads := []string{"exchange", "teams", "sharepoint", "onedrive", "yammer"}
+	msgs := make([][]byte, 4096)
+	size := 0
+	for i := range msgs {
+		msgs[i] = []byte(fmt.Sprintf(`{"type":"usage","v":1,"event_id":"e-%d","occurred_at":"%s","tenant_id":"t-%d","user_id":"u-%d","workload":"%s"}`,
+			i, start.Add(time.Duration(i)*time.Second).Format(time.RFC3339), i%100, (i*7919)%100_000, workloads[i%len(workloads)]))
+		size += len(msgs[i])
+	}
+	now := start.Add(24 * time.Hour).UnixNano()
+	var d Decoder
+	var ev Event
+	b.SetBytes(int64(size / len(msgs)))
+	i := 0
+	for b.Loop() {
+		if r := d.Decode(msgs[i%len(msgs)], now, &ev); r != nil {
+			b.Fatal(r)
+		}
+		i++
 	}
 }
