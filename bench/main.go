@@ -42,7 +42,8 @@ type Report struct {
 func main() {
 	users := flag.String("users", "1000000,3000000,10000000", "tracked-user sizes for the memory and restart figures")
 	events := flag.String("events", "1000000,3000000,10000000", "event counts for the end-to-end figures")
-	core := flag.Int("core-events", 5_000_000, "usage events for the core figure")
+	core := flag.Int("core-events", 5_000_000, "usage events for the core figure, over all its rounds")
+	coreRounds := flag.Int("core-rounds", 5, "rounds of the core figure; it reports the best, median and worst")
 	sqlDays := flag.Int("sql-days", 35, "days of events for the SQL-way comparison")
 	sqlTenants := flag.String("sql-tenants", "200,1000", "tenant counts (120 users each) for the SQL-way comparison")
 	out := flag.String("out", "bench/results.json", "where to write the figures")
@@ -52,6 +53,9 @@ func main() {
 	cpuprofile := flag.String("cpuprofile", "", "write a CPU profile of the whole run to this file")
 	runProfile := flag.String("run-cpuprofile", "", "write a CPU profile of each end-to-end `seatflow run` to this file, suffixed with the size")
 	flag.Parse()
+	if *coreRounds < 1 {
+		fail(fmt.Errorf("-core-rounds must be at least 1, got %d", *coreRounds))
+	}
 	if *cpuprofile != "" {
 		f, err := os.Create(*cpuprofile)
 		if err == nil {
@@ -95,7 +99,7 @@ func main() {
 	}
 	if parts["core"] {
 		fmt.Fprintln(os.Stderr, "core: decode + apply of usage events on one core")
-		add(coreSpeed(cat, *core))
+		add(coreSpeed(cat, *core, *coreRounds))
 	}
 	if parts["memory"] {
 		fmt.Fprintln(os.Stderr, "memory: heap bytes per tracked user")
