@@ -28,7 +28,6 @@ type Decoder struct {
 // applying it).
 func (d *Decoder) Decode(data []byte, now int64, ev *Event) *Rejection {
 	f := &d.f
-	f.seen = 0
 	// The scanner takes the common shape of an event in one pass; anything
 	// else (escapes, nested values, fractions, malformed input) goes to the
 	// full parser, which also words the errors.

@@ -11,6 +11,7 @@ import (
 // caller then parses with the full parser; so scan must never accept what
 // is not JSON, and must read what it accepts as the parser would.
 func (f *fields) scan(data []byte) bool {
+	f.seen = 0
 	i := skipSpace(data, 0)
 	if i >= len(data) || data[i] != '{' {
 		return false
@@ -19,12 +20,22 @@ func (f *fields) scan(data []byte) bool {
 	if i < len(data) && data[i] == '}' {
 		return skipSpace(data, i+1) == len(data)
 	}
-	for {
-		// key
+	for n := 0; ; n++ {
+		// key: first the one at this place in the last event, as a
+		// publisher writes its events' keys in one order
 		if i >= len(data) || data[i] != '"' {
 			return false
 		}
-		k, end := knownKey(data, i+1)
+		k, end := numFields, -1
+		if n < len(f.order) {
+			if k = f.order[n]; k < numFields && keys[k].at(data, i+1) {
+				end = i + 1 + len(keys[k].name)
+			} else if k, end = knownKey(data, i+1); end >= 0 {
+				f.order[n] = k
+			}
+		} else {
+			k, end = knownKey(data, i+1)
+		}
 		known := end >= 0
 		if !known {
 			if end = scanString(data, i+1); end < 0 {
