@@ -41,7 +41,7 @@ bench: deps
 lint:
 	@test -z "$$(gofmt -l .)" || { echo "gofmt needed:"; gofmt -l .; exit 1; }
 	$(GO) vet ./...
-	@if command -v promtool >/dev/null; then promtool check rules deployments/prometheus/seatflow-rules.yml; fi
+	@if command -v promtool >/dev/null; then promtool check rules deployments/prometheus/seatflow-rules.yml && promtool check config deployments/prometheus/prometheus.yml; fi
 
 clean:
 	rm -rf bin .seatflow

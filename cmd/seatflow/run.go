@@ -62,6 +62,14 @@ func runCommand(app *kingpin.Application) (string, func(context.Context) error) 
 	}
 }
 
+// newRegistry holds what /metrics serves: the pipeline's metrics and the
+// Go and process ones that dashboards and alert rules also read.
+func newRegistry() (*prometheus.Registry, *runner.Metrics) {
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	return reg, runner.NewMetrics(reg)
+}
+
 // start runs the pipeline until ctx ends (or the drain finishes); started,
 // if set, hears of the runner once it is made.
 func (f *runFlags) start(ctx context.Context, log *slog.Logger, started func(*runner.Runner)) (*runner.Runner, error) {
@@ -95,13 +103,12 @@ func (f *runFlags) start(ctx context.Context, log *slog.Logger, started func(*ru
 		return nil, err
 	}
 	defer conn.Close()
-	reg := prometheus.NewRegistry()
-	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	reg, metrics := newRegistry()
 	r, err := runner.New(runner.Config{
 		Brokers: f.kafka.brokerList(), LicenseTopic: f.kafka.licenseTopic, UsageTopic: f.kafka.usageTopic,
 		DeadLetterTopic: f.kafka.deadTopic, Group: f.group, Database: f.ch.database,
 		FlushInterval: f.flush, CheckpointInterval: f.checkpoint, Lateness: f.lateness, Horizon: f.horizon,
-		MaxSkew: maxSkew, NoUserActivity: !f.userActivity, Drain: f.drain, Catalog: cat, Log: log, Metrics: runner.NewMetrics(reg),
+		MaxSkew: maxSkew, NoUserActivity: !f.userActivity, Drain: f.drain, Catalog: cat, Log: log, Metrics: metrics,
 	}, conn)
 	if err != nil {
 		return nil, err
