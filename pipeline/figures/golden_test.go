@@ -1,6 +1,7 @@
 package figures_test
 
 import (
+	"strings"
 	"testing"
 	"time"
 
@@ -331,5 +332,27 @@ func TestTooManyWorkloads(t *testing.T) {
 	}
 	if len(rejected) != 5 || rejected[0] != event.TooManyWorkloads {
 		t.Errorf("rejected %v, want 5 too_many_workloads", rejected)
+	}
+}
+
+// Workloads are found by name whatever its length: known and unknown
+// names of one length apart, and names too long for the by-length index.
+func TestWorkloadNamesOfEveryLength(t *testing.T) {
+	s := newStory(t)
+	long := strings.Repeat("w", 40)
+	names := []string{"teams", "teamz", "x", long, long + "2"}
+	for _, w := range names {
+		for _, u := range []string{"u1", "u2"} {
+			s.use("2026-10-02T10:00:00Z", u, w)
+		}
+	}
+	tb := s.close()
+	for _, w := range names {
+		if got := tb.workload[workloadKey("2026-10-02", w)]; got.ActiveUsers != 2 {
+			t.Errorf("workload_daily %s: %+v, want 2 active users", w, got)
+		}
+	}
+	if st := s.e.Stats(); st.UnknownWorkloadEvents != 8 {
+		t.Errorf("stats %+v, want 8 unknown-workload events", st)
 	}
 }
