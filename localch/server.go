@@ -24,6 +24,16 @@ type Server struct {
 	// mu serialises engine use: chDB has one session per process and every
 	// request changes its database and settings for the length of its query.
 	mu sync.Mutex
+	// db is the session's current database, "" when unknown: a request
+	// that finds its database already current skips the USE. described
+	// holds answers to DESCRIBE TABLE, which clickhouse-go asks before
+	// every batch insert over HTTP. Each is one engine call, and a call
+	// costs about as much as a small insert, so a small insert took four
+	// calls where it now takes one. Both are forgotten after any
+	// statement that may change a table or the session (anything but
+	// reads and inserts); this process alone uses the data directory.
+	db        string
+	described map[string][]byte
 
 	version, timezone, displayName string
 	seq                            atomic.Uint64
@@ -41,7 +51,7 @@ func NewServer(engine Engine, tmpDir string, log *slog.Logger) (*Server, error) 
 	if err := os.MkdirAll(tmpDir, 0o755); err != nil {
 		return nil, fmt.Errorf("create temp dir: %w", err)
 	}
-	s := &Server{engine: engine, tmpDir: tmpDir, log: log}
+	s := &Server{engine: engine, tmpDir: tmpDir, log: log, described: map[string][]byte{}}
 	if _, err := engine.Query(setStatement(baseline), "TabSeparated"); err != nil {
 		return nil, fmt.Errorf("apply baseline settings: %w", err)
 	}
@@ -300,8 +310,22 @@ func (s *Server) execute(q *request) ([]byte, error) {
 
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if _, err := s.engine.Query("USE "+quoteIdent(q.database), "TabSeparated"); err != nil {
-		return nil, err
+	describe := ""
+	if q.dataFile == "" && describeTable.MatchString(query) {
+		describe = q.database + "\x00" + q.format + "\x00" + settingList(q.settings) + "\x00" + query
+		if out, ok := s.described[describe]; ok {
+			return out, nil
+		}
+	}
+	if !readOrInsert.MatchString(query) {
+		defer s.forget()
+	}
+	if s.db != q.database {
+		if _, err := s.engine.Query("USE "+quoteIdent(q.database), "TabSeparated"); err != nil {
+			s.db = ""
+			return nil, err
+		}
+		s.db = q.database
 	}
 	if len(q.settings) > 0 {
 		restore, err := s.applySettings(q.settings)
@@ -314,8 +338,34 @@ func (s *Server) execute(q *request) ([]byte, error) {
 			}
 		}()
 	}
-	return s.engine.Query(query, q.format)
+	out, err := s.engine.Query(query, q.format)
+	if err == nil && describe != "" {
+		if len(s.described) >= maxDescribed {
+			clear(s.described)
+		}
+		s.described[describe] = out
+	}
+	return out, err
 }
+
+// forget drops what the server knows of the session and the tables.
+func (s *Server) forget() {
+	s.db = ""
+	clear(s.described)
+}
+
+// maxDescribed bounds the DESCRIBE answers kept; tables are few.
+const maxDescribed = 1024
+
+// readOrInsert matches statements that change no table's structure and
+// not the session: the ones after which the server may go on trusting
+// what it knows. Anything else, a leading comment included, makes it
+// forget.
+var readOrInsert = regexp.MustCompile(`(?i)^\s*\(*\s*(SELECT|WITH|DESCRIBE|DESC|SHOW|EXISTS|EXPLAIN|INSERT)\s`)
+
+// describeTable matches DESCRIBE of a table by name, the answers kept: a
+// table function's structure may follow data outside the engine.
+var describeTable = regexp.MustCompile("(?i)^\\s*DESC(RIBE)?\\s+(TABLE\\s+)?[`\"]?[A-Za-z0-9_]+[`\"]?(\\.[`\"]?[A-Za-z0-9_]+[`\"]?)?\\s*$")
 
 // applySettings sets the request's settings and returns the statement that
 // puts the session back as it was.

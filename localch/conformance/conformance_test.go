@@ -567,3 +567,91 @@ func TestPlainHTTP(t *testing.T) {
 		t.Errorf("/ping: %q", b)
 	}
 }
+
+// TestInsertAfterTheTableChanges: clickhouse-go reads a table's columns
+// before each batch insert (over HTTP, with DESCRIBE TABLE), so an insert
+// right after ALTER, DROP and CREATE, or into a table of the same name in
+// another database, must see the table as it is now: the local ClickHouse
+// keeps DESCRIBE answers and the session's database between requests.
+func TestInsertAfterTheTableChanges(t *testing.T) {
+	ch, conn, ctx := setup(t)
+	columns := func(table string) string {
+		t.Helper()
+		rows, err := conn.Query(ctx, "DESCRIBE TABLE "+table)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer rows.Close()
+		var names []string
+		for rows.Next() {
+			var name, typ, a, b, c, d, e string
+			if err := rows.Scan(&name, &typ, &a, &b, &c, &d, &e); err != nil {
+				t.Fatal(err)
+			}
+			names = append(names, name+" "+typ)
+		}
+		return strings.Join(names, ", ")
+	}
+	insert := func(table string, row ...any) {
+		t.Helper()
+		b, err := conn.PrepareBatch(ctx, "INSERT INTO "+table)
+		if err != nil {
+			t.Fatalf("prepare insert into %s: %v", table, err)
+		}
+		if err := b.Append(row...); err != nil {
+			t.Fatalf("append to %s: %v", table, err)
+		}
+		if err := b.Send(); err != nil {
+			t.Fatalf("insert into %s: %v", table, err)
+		}
+	}
+	exec(t, ctx, conn, `CREATE TABLE changing (a UInt32) ENGINE = MergeTree ORDER BY a`)
+	insert("changing", uint32(1))
+	exec(t, ctx, conn, `ALTER TABLE changing ADD COLUMN b String`)
+	if got := columns("changing"); got != "a UInt32, b String" {
+		t.Errorf("after ALTER: %s", got)
+	}
+	insert("changing", uint32(2), "two")
+	exec(t, ctx, conn, `DROP TABLE changing`)
+	exec(t, ctx, conn, `CREATE TABLE changing (x String, y Float64) ENGINE = MergeTree ORDER BY x`)
+	insert("changing", "three", 3.0)
+	if got := columns("changing"); got != "x String, y Float64" {
+		t.Errorf("after DROP and CREATE: %s", got)
+	}
+
+	// the same name in a second database, reached by its own connection
+	other := ch.Database + "_other"
+	exec(t, ctx, conn, "CREATE DATABASE "+other)
+	t.Cleanup(func() { conn.Exec(context.Background(), "DROP DATABASE IF EXISTS "+other) })
+	exec(t, ctx, conn, "CREATE TABLE "+other+".changing (n UInt8) ENGINE = MergeTree ORDER BY n")
+	opts, err := clickhouse.ParseDSN(ch.DSN)
+	if err != nil {
+		t.Fatal(err)
+	}
+	opts.Auth.Database = other
+	otherConn, err := clickhouse.Open(opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer otherConn.Close()
+	for range 2 { // alternate: each request on its own database
+		b, err := otherConn.PrepareBatch(ctx, "INSERT INTO changing")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := b.Append(uint8(4)); err != nil {
+			t.Fatal(err)
+		}
+		if err := b.Send(); err != nil {
+			t.Fatalf("insert into %s.changing: %v", other, err)
+		}
+		insert("changing", "five", 5.0)
+	}
+	var n, m uint64
+	if err := conn.QueryRow(ctx, "SELECT count() FROM changing").Scan(&n); err != nil || n != 3 {
+		t.Errorf("%s.changing has %d rows (%v), want 3", ch.Database, n, err)
+	}
+	if err := otherConn.QueryRow(ctx, "SELECT count() FROM changing").Scan(&m); err != nil || m != 2 {
+		t.Errorf("%s.changing has %d rows (%v), want 2", other, m, err)
+	}
+}
