@@ -74,14 +74,15 @@ func (f *fields) event(now int64, dates *dateCache, ev *Event) *Rejection {
 	default:
 		return reject(UnknownType, "type %q is not subscription, assignment or usage", typ)
 	}
-	if f.get(fieldV).kind == kindNone {
+	switch v := f.get(fieldV); {
+	case v.kind == kindNone:
 		return reject(MissingField, "v is missing")
-	}
-	if f.get(fieldV).kind != kindNumber {
+	case v.kind != kindNumber:
 		return reject(BadValue, "v must be a number")
-	}
-	if n, ok := f.get(fieldV).int64(); !ok || n != 1 {
-		return reject(UnknownVersion, "v %s is not a known version (1)", f.get(fieldV).b)
+	default:
+		if n, ok := v.int64(); !ok || n != 1 {
+			return reject(UnknownVersion, "v %s is not a known version (1)", v.b)
+		}
 	}
 	if ev.EventID, r = id(f, fieldEventID); r != nil {
 		return r

@@ -36,7 +36,7 @@ func (k field) String() string { return keys[k].name }
 // fields holds the known fields of one object, found in a single pass
 // (looking each up by name would scan the object once per field). seen
 // marks the fields set, so that a new event clears one word, not all the
-// values. order is the known keys' order in the events the scanner read
+// values. order is the known keys' order in the event the scanner read
 // before, which it tries first.
 type fields struct {
 	vals  [numFields]value

@@ -4,11 +4,11 @@ import "time"
 
 // dateCache remembers the last date read, and its day number: the events
 // of a fetch mostly share one, and its digits and calendar cost as much
-// as the rest of the time.
+// as the rest of the time. Its zero value holds no date: zero bytes match
+// no string that has passed parseUTC's checks.
 type dateCache struct {
-	date  [10]byte
-	days  int64
-	valid bool
+	date [10]byte
+	days int64
 }
 
 // parseTime reads an RFC 3339 time as Unix nanoseconds. The usual UTC
@@ -36,13 +36,13 @@ func (c *dateCache) parseUTC(s string) (int64, bool) {
 	if !(ok1 && ok2 && ok3) || hour > 23 || minute > 59 || sec > 59 {
 		return 0, false
 	}
-	if !c.valid || s[:10] != string(c.date[:]) {
+	if s[:10] != string(c.date[:]) {
 		days, ok := parseDate(s)
 		if !ok {
 			return 0, false
 		}
 		copy(c.date[:], s)
-		c.days, c.valid = days, true
+		c.days = days
 	}
 	var nanos int
 	if frac := s[19 : len(s)-1]; frac != "" {
