@@ -92,13 +92,11 @@ type Engine struct {
 	maxSkew  int64 // 0: no limit
 
 	workloads []string // workload id → canonical name
-	// workloadID: a workload's name, or a catalog alias of it, → id. With
-	// the aliases in, an event's workload takes one lookup.
-	workloadID map[string]uint8
-	// workloadsByLen holds workloadID's names shorter than its length, by
-	// length: one or two string compares find an event's workload, where
-	// hashing it for the map cost 7% of decoding and applying an event.
-	workloadsByLen [32][]workloadName
+	// workloadsByLen: a workload's names (its own, and the catalog's
+	// aliases of it) → id, by the name's length. With the aliases in, an
+	// event's workload takes one or two string compares; hashing it for a
+	// map cost 7% of decoding and applying an event.
+	workloadsByLen [][]workloadName
 	// catalogWorkloads: ids below it are the catalog's, above are unknown
 	catalogWorkloads int
 	skus             map[string]*skuInfo
@@ -186,7 +184,7 @@ func New(cfg Config) (*Engine, error) {
 	}
 	e := &Engine{
 		cfg: given, lateness: int64(cfg.Lateness), horizon: int64(cfg.Horizon), maxSkew: int64(cfg.MaxSkew),
-		workloadID: map[string]uint8{}, skus: map[string]*skuInfo{},
+		skus:    map[string]*skuInfo{},
 		tenants: map[string]*tenant{}, sources: map[int32]*source{},
 		watermark: math.MinInt64, slowest: math.MinInt64, maxTime: math.MinInt64, closed: math.MinInt32,
 		computed: math.MinInt32, unflushedFrom: math.MaxInt32, foldedBase: math.MinInt32,
@@ -195,8 +193,9 @@ func New(cfg Config) (*Engine, error) {
 		e.workloadIDOf(w)
 	}
 	e.catalogWorkloads = len(e.workloads)
-	for alias, workload := range cfg.Catalog.Aliases() { // targets are catalog workloads
-		e.nameWorkload(alias, e.workloadID[workload])
+	for alias, workload := range cfg.Catalog.Aliases() {
+		id, _ := e.workloadIDOf(workload) // a catalog workload, registered above
+		e.nameWorkload(alias, id)
 	}
 	return e, nil
 }
@@ -273,8 +272,6 @@ func (e *Engine) workloadIDOf(name string) (uint8, bool) {
 				return w.id, true
 			}
 		}
-	} else if id, ok := e.workloadID[name]; ok {
-		return id, true
 	}
 	if len(e.workloads) >= MaxWorkloads {
 		return 0, false
@@ -293,10 +290,10 @@ type workloadName struct {
 }
 
 func (e *Engine) nameWorkload(name string, id uint8) {
-	e.workloadID[name] = id
-	if n := len(name); n < len(e.workloadsByLen) {
-		e.workloadsByLen[n] = append(e.workloadsByLen[n], workloadName{name, id})
+	if n := len(name); n >= len(e.workloadsByLen) {
+		e.workloadsByLen = append(e.workloadsByLen, make([][]workloadName, n+1-len(e.workloadsByLen))...)
 	}
+	e.workloadsByLen[len(name)] = append(e.workloadsByLen[len(name)], workloadName{name, id})
 }
 
 func (e *Engine) sku(name string) *skuInfo {

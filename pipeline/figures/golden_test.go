@@ -336,7 +336,7 @@ func TestTooManyWorkloads(t *testing.T) {
 }
 
 // Workloads are found by name whatever its length: known and unknown
-// names of one length apart, and names too long for the by-length index.
+// names of one length apart, and long names.
 func TestWorkloadNamesOfEveryLength(t *testing.T) {
 	s := newStory(t)
 	long := strings.Repeat("w", 40)
