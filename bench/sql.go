@@ -1,6 +1,7 @@
 package main
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 	"slices"
@@ -51,11 +52,14 @@ func sqlWay(ctx context.Context, cat *catalog.Catalog, tenants, days int) ([]Res
 	var d event.Decoder
 	var ev event.Event
 	bounds := make([]int, freshHours+1) // the hours are [bounds[i], bounds[i+1])
+	hours := make([]messages, freshHours)
+	hourDays := make([]string, freshHours)
 	split := all.len()
 	bounds[freshHours] = split
 	for h := freshHours - 1; h >= 0; h-- {
 		d.Decode(all.at(split-1), last+1, &ev)
 		hour := ev.OccurredAt - ev.OccurredAt%int64(time.Hour)
+		hourDays[h] = time.Unix(0, hour).UTC().Format(time.DateOnly)
 		for split > 0 {
 			d.Decode(all.at(split-1), last+1, &ev)
 			if ev.OccurredAt < hour {
@@ -66,12 +70,8 @@ func sqlWay(ctx context.Context, cat *catalog.Catalog, tenants, days int) ([]Res
 		bounds[h] = split
 	}
 	backfill := all.slice(0, bounds[0])
-	hours := make([]messages, freshHours)
-	hourDays := make([]string, freshHours)
 	for h := range hours {
 		hours[h] = all.slice(bounds[h], bounds[h+1])
-		d.Decode(hours[h].at(hours[h].len()-1), last+1, &ev)
-		hourDays[h] = time.Unix(0, ev.OccurredAt).UTC().Format("2006-01-02")
 	}
 	lastDay := hourDays[freshHours-1]
 
@@ -240,8 +240,9 @@ func sqlWay(ctx context.Context, cat *catalog.Catalog, tenants, days int) ([]Res
 // freshHours is how many successive hours the freshness figure times.
 const freshHours = 3
 
-func median(ds []time.Duration) time.Duration {
-	s := slices.Clone(ds)
+// median is the middle of xs (the upper one of an even count).
+func median[T cmp.Ordered](xs []T) T {
+	s := slices.Clone(xs)
 	slices.Sort(s)
 	return s[len(s)/2]
 }

@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/seatflow/seatflow/pipeline/event"
+	"github.com/seatflow/seatflow/pipeline/simulate"
 )
 
 var now = time.Date(2026, 11, 1, 0, 0, 0, 0, time.UTC).UnixNano()
@@ -103,5 +104,27 @@ func TestDecodedEventOutlivesNextDecode(t *testing.T) {
 		if got := [3]string{ev.EventID, ev.TenantID, ev.UserID}; got != want[i] {
 			t.Errorf("event %d after decoding the rest: %q, want %q", i, got, want[i])
 		}
+	}
+}
+
+// BenchmarkDecodeUsage measures decoding alone, on usage events of the
+// shape the core benchmark and the simulator publish.
+func BenchmarkDecodeUsage(b *testing.B) {
+	start := time.Date(2026, 10, 1, 0, 0, 0, 0, time.UTC)
+	msgs := simulate.UsageMessages(4096, 100, 100_000, start)
+	size := 0
+	for _, m := range msgs {
+		size += len(m)
+	}
+	now := start.Add(24 * time.Hour).UnixNano()
+	var d event.Decoder
+	var ev event.Event
+	b.SetBytes(int64(size / len(msgs)))
+	i := 0
+	for b.Loop() {
+		if r := d.Decode(msgs[i%len(msgs)], now, &ev); r != nil {
+			b.Fatal(r)
+		}
+		i++
 	}
 }

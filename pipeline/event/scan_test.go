@@ -3,7 +3,6 @@ package event
 import (
 	"bytes"
 	"encoding/json"
-	"fmt"
 	"math/rand/v2"
 	"testing"
 	"time"
@@ -177,30 +176,5 @@ func BenchmarkParseTime(b *testing.B) {
 		if _, ok := dates.parseTime("2026-10-02T14:31:07.5Z"); !ok {
 			b.Fatal("not parsed")
 		}
-	}
-}
-
-// BenchmarkDecodeUsage measures decoding alone, on usage events of the
-// shape the core benchmark and the simulator publish.
-func BenchmarkDecodeUsage(b *testing.B) {
-	start := time.Date(2026, 10, 1, 0, 0, 0, 0, time.UTC)
-	workloads := []string{"exchange", "teams", "sharepoint", "onedrive", "yammer"}
-	msgs := make([][]byte, 4096)
-	size := 0
-	for i := range msgs {
-		msgs[i] = []byte(fmt.Sprintf(`{"type":"usage","v":1,"event_id":"e-%d","occurred_at":"%s","tenant_id":"t-%d","user_id":"u-%d","workload":"%s"}`,
-			i, start.Add(time.Duration(i)*time.Second).Format(time.RFC3339), i%100, (i*7919)%100_000, workloads[i%len(workloads)]))
-		size += len(msgs[i])
-	}
-	now := start.Add(24 * time.Hour).UnixNano()
-	var d Decoder
-	var ev Event
-	b.SetBytes(int64(size / len(msgs)))
-	i := 0
-	for b.Loop() {
-		if r := d.Decode(msgs[i%len(msgs)], now, &ev); r != nil {
-			b.Fatal(r)
-		}
-		i++
 	}
 }

@@ -8,20 +8,15 @@ import (
 
 	"github.com/seatflow/seatflow/pipeline/event"
 	"github.com/seatflow/seatflow/pipeline/figures"
+	"github.com/seatflow/seatflow/pipeline/simulate"
 )
 
 // BenchmarkDecodeApplyUsage measures usage events decoded from JSON and
 // applied, on one core.
 func BenchmarkDecodeApplyUsage(b *testing.B) {
 	e := oneSourceEngine(b)
-	const users, tenants = 100_000, 100
 	start := time.Date(2026, 10, 1, 0, 0, 0, 0, time.UTC)
-	workloads := []string{"exchange", "teams", "sharepoint", "onedrive", "yammer"}
-	msgs := make([][]byte, 4096)
-	for i := range msgs {
-		msgs[i] = []byte(fmt.Sprintf(`{"type":"usage","v":1,"event_id":"e-%d","occurred_at":"%s","tenant_id":"t-%d","user_id":"u-%d","workload":"%s"}`,
-			i, start.Add(time.Duration(i)*time.Second).Format(time.RFC3339), i%tenants, (i*7919)%users, workloads[i%len(workloads)]))
-	}
+	msgs := simulate.UsageMessages(4096, 100, 100_000, start)
 	now := start.Add(24 * time.Hour).UnixNano()
 	var d event.Decoder
 	var ev event.Event
