@@ -10,7 +10,6 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/alecthomas/kingpin/v2"
 	"go.yaml.in/yaml/v3"
 )
 
@@ -117,11 +116,7 @@ func TestDeploymentsReadRealMetrics(t *testing.T) {
 // manifest, docker-compose.yml or the README's commands set is a flag's
 // variable, so a renamed flag cannot be silently ignored by a deployment.
 func TestDeploymentsSetRealFlags(t *testing.T) {
-	app := kingpin.New("seatflow", "")
-	app.DefaultEnvars()
-	for _, c := range []command{runCommand, devCommand, simulateCommand, validateCommand, produceCommand, migrateCommand} {
-		c(app)
-	}
+	app, _ := newApp()
 	if _, err := app.Parse([]string{"migrate"}); err != nil { // names the variables; runs nothing
 		t.Fatal(err)
 	}

@@ -17,7 +17,9 @@ import (
 // command is a subcommand: it registers its flags and returns what to run.
 type command func(app *kingpin.Application) (name string, run func(ctx context.Context) error)
 
-func main() {
+// newApp declares every subcommand and its flags; it returns what each
+// runs, by name.
+func newApp() (*kingpin.Application, map[string]func(context.Context) error) {
 	app := kingpin.New("seatflow", "License adoption analytics: Kafka events in, daily deployment and usage figures in ClickHouse out.")
 	app.HelpFlag.Short('h')
 	app.DefaultEnvars() // SEATFLOW_<FLAG>, e.g. --kafka.brokers = SEATFLOW_KAFKA_BROKERS
@@ -26,6 +28,11 @@ func main() {
 		name, run := c(app)
 		runs[name] = run
 	}
+	return app, runs
+}
+
+func main() {
+	app, runs := newApp()
 	selected, err := app.Parse(os.Args[1:])
 	if err != nil {
 		fmt.Fprintf(os.Stderr, "seatflow: %v (see seatflow --help)\n", err)
