@@ -82,8 +82,8 @@ type Runner struct {
 	group       *kafka.ConsumerGroup // the current membership
 	groupClosed bool                 // Run is over: join no more
 	positions   positions
-	credits     map[tp]chan struct{}  // batches handed over and not yet applied
-	spare       map[tp]chan []message // applied batches' arrays, for the reader to fill again
+	credits     map[tp]chan struct{} // batches handed over and not yet applied
+	spare       map[tp]chan spare    // applied batches' arrays and arenas, for the reader to fill again
 
 	sink  *sink         // writes flushes (sink.go)
 	kafka *kafka.Client // partition ends, for lag
@@ -94,6 +94,7 @@ type Runner struct {
 // they hold.
 type paused struct {
 	msgs    []message
+	arenas  [][]byte // of the batches msgs came from
 	batches int
 	atEnd   bool // the last batch reached the partition's end
 }
@@ -139,7 +140,7 @@ func New(cfg Config, ch driver.Conn) (*Runner, error) {
 		cps:    clickhouse.NewCheckpoints(ch, cfg.Database, cfg.Group),
 		dlq:    deadletter.NewWriter(cfg.Brokers, cfg.DeadLetterTopic),
 		next:   map[tp]int64{}, pending: map[tp]*paused{}, lastCommit: map[tp]int64{},
-		positions: positions{next: map[tp]int64{}}, credits: map[tp]chan struct{}{}, spare: map[tp]chan []message{},
+		positions: positions{next: map[tp]int64{}}, credits: map[tp]chan struct{}{}, spare: map[tp]chan spare{},
 		consumed: map[consumedKey]prometheus.Counter{},
 		kafka:    &kafka.Client{Addr: kafka.TCP(cfg.Brokers...), Timeout: 5 * time.Second},
 	}
@@ -293,7 +294,7 @@ func (r *Runner) checkTopics(ctx context.Context) error {
 	for _, t := range r.allPartitions() {
 		ids = append(ids, r.source(t))
 		r.credits[t] = make(chan struct{}, batchesInFlight)
-		r.spare[t] = make(chan []message, batchesInFlight+1)
+		r.spare[t] = make(chan spare, batchesInFlight+1)
 	}
 	r.engine.SetSources(ids...)
 	return nil
@@ -338,9 +339,10 @@ func (r *Runner) process(ctx context.Context, b batch) error {
 	t := b.tp
 	if p := r.pending[t]; p != nil { // the partition is paused: keep order
 		p.msgs = append(p.msgs, b.msgs...)
+		p.arenas = append(p.arenas, b.arena)
 		p.batches++
 		p.atEnd = b.atEnd
-		r.recycle(t, b.msgs)
+		r.recycle(t, spare{msgs: b.msgs})
 		return nil
 	}
 	msgs := b.msgs
@@ -357,13 +359,13 @@ func (r *Runner) process(ctx context.Context, b batch) error {
 		return err
 	}
 	if n < len(msgs) {
-		r.pending[t] = &paused{msgs: msgs[n:], batches: 1, atEnd: b.atEnd}
+		r.pending[t] = &paused{msgs: msgs[n:], arenas: [][]byte{b.arena}, batches: 1, atEnd: b.atEnd}
 		// what this partition applied before it paused may be what
 		// another paused one waits for
 		return r.retryPaused(ctx)
 	}
 	r.release(t, 1, b.atEnd)
-	r.recycle(t, b.msgs)
+	r.recycle(t, spare{b.msgs, b.arena})
 	if r.engine.Pending() >= MaxPendingRows {
 		// a backfill finds rows faster than the flush interval wants
 		// them: flush early, which bounds memory and keeps inserts even
@@ -476,27 +478,40 @@ func (r *Runner) retryPaused(ctx context.Context) error {
 			if len(p.msgs) == 0 {
 				delete(r.pending, t)
 				r.release(t, p.batches, p.atEnd)
+				for _, a := range p.arenas {
+					r.recycle(t, spare{arena: a})
+				}
 			}
 		}
 	}
 	return nil
 }
 
-// recycle hands an applied batch's array back to its partition's reader.
-// A batch of 5000 messages is about 1 MB: allocating and zeroing one per
-// fetch was a fifth of all the pipeline allocated, and of its GC cycles.
-// Nothing keeps a pointer into it: the engine copies what it keeps, and a
-// dead letter holds the message's own key and value.
-func (r *Runner) recycle(t tp, msgs []message) {
+// spare is what an applied batch leaves for its partition's reader to
+// fill again: its array of messages and the arena their keys and values
+// were in (either may be nil). A batch of 5000 messages is about 1 MB of
+// each: allocating and zeroing them for every fetch was a fifth of all
+// the pipeline allocated, and of its GC cycles. Nothing keeps a pointer
+// into them once the batch is applied: the engine copies what it keeps,
+// and so does a dead letter.
+type spare struct {
+	msgs  []message
+	arena []byte
+}
+
+// recycle hands s back to its partition's reader, unless it has enough.
+func (r *Runner) recycle(t tp, s spare) {
+	s.msgs = s.msgs[:0]
 	select {
-	case r.spare[t] <- msgs[:0]:
+	case r.spare[t] <- s:
 	default:
 	}
 }
 
 func (r *Runner) reject(t tp, m *message, rej *event.Rejection) {
 	r.cfg.Metrics.Rejected.WithLabelValues(string(rej.Reason)).Inc()
-	src := kafka.Message{Topic: t.topic, Partition: t.partition, Offset: m.offset, Key: m.key, Value: m.value}
+	src := kafka.Message{Topic: t.topic, Partition: t.partition, Offset: m.offset,
+		Key: bytes.Clone(m.key), Value: bytes.Clone(m.value)} // not the whole fetch they alias
 	r.dead = append(r.dead, deadletter.Entry{Source: src, Reason: string(rej.Reason), Detail: rej.Detail})
 }
 
