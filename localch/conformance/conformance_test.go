@@ -37,6 +37,26 @@ func exec(t *testing.T, ctx context.Context, conn driver.Conn, query string, arg
 	}
 }
 
+// send makes one request of the HTTP interface, in the test's database.
+func send(t *testing.T, ctx context.Context, ch *testenv.ClickHouse, method, query string, body io.Reader, params url.Values) (int, []byte, http.Header) {
+	t.Helper()
+	if params == nil {
+		params = url.Values{}
+	}
+	params.Set("database", ch.Database)
+	if query != "" {
+		params.Set("query", query)
+	}
+	req, _ := http.NewRequestWithContext(ctx, method, ch.HTTPURL+"/?"+params.Encode(), body)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return resp.StatusCode, b, resp.Header
+}
+
 func TestPingAndVersion(t *testing.T) {
 	_, conn, ctx := setup(t)
 	if err := conn.Ping(ctx); err != nil {
@@ -517,21 +537,8 @@ func TestPlainHTTP(t *testing.T) {
 	exec(t, ctx, conn, "CREATE TABLE p (a UInt32, s String) ENGINE = MergeTree ORDER BY a")
 	do := func(method, query, body string, params url.Values) (int, string, http.Header) {
 		t.Helper()
-		if params == nil {
-			params = url.Values{}
-		}
-		params.Set("database", ch.Database)
-		if query != "" {
-			params.Set("query", query)
-		}
-		req, _ := http.NewRequestWithContext(ctx, method, ch.HTTPURL+"/?"+params.Encode(), strings.NewReader(body))
-		resp, err := http.DefaultClient.Do(req)
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer resp.Body.Close()
-		b, _ := io.ReadAll(resp.Body)
-		return resp.StatusCode, string(b), resp.Header
+		code, b, hdr := send(t, ctx, ch, method, query, strings.NewReader(body), params)
+		return code, string(b), hdr
 	}
 	if code, body, _ := do("POST", "INSERT INTO p FORMAT CSV", "1,x\n2,y\n", nil); code != 200 {
 		t.Fatalf("CSV insert: %d %s", code, body)
@@ -668,16 +675,9 @@ func TestNativeInsertMatchesColumnsByName(t *testing.T) {
 	exec(t, ctx, conn, "CREATE TABLE n (a UInt32, s String, d UInt8 DEFAULT 9) ENGINE = MergeTree ORDER BY a")
 	do := func(method, query string, body []byte) []byte {
 		t.Helper()
-		params := url.Values{"database": {ch.Database}, "query": {query}}
-		req, _ := http.NewRequestWithContext(ctx, method, ch.HTTPURL+"/?"+params.Encode(), bytes.NewReader(body))
-		resp, err := http.DefaultClient.Do(req)
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer resp.Body.Close()
-		b, _ := io.ReadAll(resp.Body)
-		if resp.StatusCode != 200 {
-			t.Fatalf("%s: %d %s", query, resp.StatusCode, b)
+		code, b, _ := send(t, ctx, ch, method, query, bytes.NewReader(body), nil)
+		if code != 200 {
+			t.Fatalf("%s: %d %s", query, code, b)
 		}
 		return b
 	}
