@@ -36,6 +36,7 @@ BENCHFLAGS ?=
 bench: deps
 	$(GO) test $(GOFLAGS) -run '^$$' -bench . -benchmem -benchtime 1x -timeout 60m ./localch/conformance/ ./pipeline/figures/
 	$(GO) test $(GOFLAGS) -run '^$$' -bench DecodeApply -benchmem -benchtime 3000000x -cpu 1 ./pipeline/figures/
+	$(GO) test $(GOFLAGS) -run '^$$' -bench Decode -benchmem -benchtime 400x -cpu 1 ./pipeline/fetch/
 	$(GO) run ./bench $(BENCHFLAGS)
 
 lint:
