@@ -13,6 +13,7 @@ import (
 
 	"github.com/segmentio/kafka-go"
 
+	"github.com/seatflow/seatflow/localkafka"
 	"github.com/seatflow/seatflow/pipeline/fetch"
 	"github.com/seatflow/seatflow/testenv"
 )
@@ -166,5 +167,58 @@ func TestDialNotABroker(t *testing.T) {
 	_, err = fetch.Dial(context.Background(), ln.Addr().String())
 	if err == nil || !strings.Contains(err.Error(), "not a Kafka broker") {
 		t.Fatalf("dial an HTTP server: %v, want an error saying it is not a Kafka broker", err)
+	}
+}
+
+// In a cluster, each partition is read from its leader; another broker
+// answers that it does not lead it.
+func TestFetchFromTheLeader(t *testing.T) {
+	ctx := context.Background()
+	const topic = "usage"
+	b, err := localkafka.Start(ctx, localkafka.Options{Brokers: 3, Topics: []string{topic}, Partitions: 6})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer b.Close()
+	w := &kafka.Writer{Addr: kafka.TCP(b.Addrs()...), Topic: topic, Balancer: &kafka.RoundRobin{},
+		BatchTimeout: time.Millisecond, RequiredAcks: kafka.RequireAll}
+	msgs := make([]kafka.Message, 60)
+	for i := range msgs {
+		msgs[i] = kafka.Message{Value: fmt.Appendf(nil, "m%d", i)}
+	}
+	if err := w.WriteMessages(ctx, msgs...); err != nil {
+		t.Fatal(err)
+	}
+	w.Close()
+	leaders := map[string]bool{}
+	total := 0
+	for p := range 6 {
+		leader, err := (&kafka.Dialer{}).LookupLeader(ctx, "tcp", b.Addrs()[0], topic, p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		addr := net.JoinHostPort(leader.Host, strconv.Itoa(leader.Port))
+		leaders[addr] = true
+		for _, a := range b.Addrs() {
+			c, err := fetch.Dial(ctx, a)
+			if err != nil {
+				t.Fatal(err)
+			}
+			n := 0
+			_, err = c.Fetch(ctx, fetch.Request{Topic: topic, Partition: int32(p), MaxBytes: 1 << 20, MaxWait: time.Second}, func(fetch.Record) { n++ })
+			c.Close()
+			switch {
+			case a == addr && (err != nil || n != 10):
+				t.Errorf("partition %d from its leader %s: %d records, %v; want 10", p, a, n, err)
+			case a != addr && !errors.Is(err, kafka.NotLeaderForPartition):
+				t.Errorf("partition %d from %s, not its leader: %v; want NotLeaderForPartition", p, a, err)
+			}
+			if a == addr {
+				total += n
+			}
+		}
+	}
+	if len(leaders) < 2 || total != len(msgs) {
+		t.Errorf("%d leaders, %d records read; want partitions led by several brokers and all %d read", len(leaders), total, len(msgs))
 	}
 }
