@@ -1,0 +1,143 @@
+package runner_test
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"log/slog"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus/testutil"
+	"github.com/segmentio/kafka-go"
+	"github.com/twmb/franz-go/pkg/kgo"
+	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"github.com/seatflow/seatflow/pipeline/catalog"
+	"github.com/seatflow/seatflow/pipeline/event"
+	"github.com/seatflow/seatflow/pipeline/runner"
+	"github.com/seatflow/seatflow/pipeline/simulate"
+	"github.com/seatflow/seatflow/schemas"
+	"github.com/seatflow/seatflow/testenv"
+)
+
+// Events that retention deleted before the pipeline read them cannot be
+// had back: the pipeline says so, with the offsets lost, and reads on
+// from the partition's first offset instead of stopping.
+func TestEventsDeletedByRetention(t *testing.T) {
+	k := testenv.StartKafka(t, testenv.KafkaOptions{Partitions: 1})
+	chEnv := testenv.StartClickHouse(t)
+	conn := chEnv.Open(t)
+	cat, err := catalog.Load(schemas.Catalog)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var events []event.Event
+	cfg := simulate.Config{Tenants: 2, Users: 10, Seed: 5,
+		Start: time.Date(2026, 9, 1, 0, 0, 0, 0, time.UTC), End: time.Date(2026, 9, 15, 0, 0, 0, 0, time.UTC)}
+	if err := simulate.Generate(cfg, cat, func(ev *event.Event) error {
+		events = append(events, *ev)
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	half := len(events) / 2
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+
+	produce(t, k, events[:half])
+	drain := func(log *bytes.Buffer) *runner.Metrics {
+		t.Helper()
+		var m *runner.Metrics
+		r := testRunner(t, k, conn, chEnv.Database, "seatflow-retention", cat, func(c *runner.Config) {
+			c.Drain, m = true, c.Metrics
+			if log != nil {
+				c.Log = slog.New(slog.NewTextHandler(&lockedWriter{w: log}, &slog.HandlerOptions{Level: slog.LevelWarn}))
+			}
+		})
+		if err := r.Run(ctx); err != nil {
+			t.Fatalf("run --drain: %v", err)
+		}
+		return m
+	}
+	drain(nil) // checkpoints the usage partition's end
+	read := usageEnd(t, k)
+
+	produce(t, k, events[half:])
+	const lost = 7
+	deleteBefore(t, k, read+lost)
+	var log bytes.Buffer
+	m := drain(&log)
+
+	want := fmt.Sprintf(`msg="events deleted by retention before they were read: figures miss them" partition=%s/0 from=%d to=%d`, k.Usage, read, read+lost)
+	if !strings.Contains(log.String(), want) {
+		t.Errorf("log:\n%s\nwant a line with %s", log.String(), want)
+	}
+	usage := 0
+	for _, ev := range events[half:] {
+		if ev.Kind == event.Usage {
+			usage++
+		}
+	}
+	if got := testutil.ToFloat64(m.Consumed.WithLabelValues(k.Usage, "usage")); got != float64(usage-lost) {
+		t.Errorf("usage events consumed after the deletion: %v, want %d (%d published, %d deleted)", got, usage-lost, usage, lost)
+	}
+}
+
+// usageEnd is the offset after the usage partition's last event.
+func usageEnd(t *testing.T, k *testenv.Kafka) int64 {
+	t.Helper()
+	c, err := kafka.DialLeader(context.Background(), "tcp", k.Brokers[0], k.Usage, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	end, err := c.ReadLastOffset()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return end
+}
+
+// deleteBefore deletes the usage partition's events before offset, as
+// retention does. kafka-go has no DeleteRecords; franz-go's client sends
+// it to the partition's leader.
+func deleteBefore(t *testing.T, k *testenv.Kafka, offset int64) {
+	t.Helper()
+	cl, err := kgo.NewClient(kgo.SeedBrokers(k.Brokers...))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cl.Close()
+	part := kmsg.NewDeleteRecordsRequestTopicPartition()
+	part.Partition, part.Offset = 0, offset
+	topic := kmsg.NewDeleteRecordsRequestTopic()
+	topic.Topic, topic.Partitions = k.Usage, []kmsg.DeleteRecordsRequestTopicPartition{part}
+	req := kmsg.NewPtrDeleteRecordsRequest()
+	req.Topics, req.TimeoutMillis = []kmsg.DeleteRecordsRequestTopic{topic}, 10_000
+	resp, err := req.RequestWith(context.Background(), cl)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, rt := range resp.Topics {
+		for _, p := range rt.Partitions {
+			if p.ErrorCode != 0 || p.LowWatermark != offset {
+				t.Fatalf("delete records before %d: error %d, low watermark %d", offset, p.ErrorCode, p.LowWatermark)
+			}
+		}
+	}
+}
+
+// lockedWriter lets the runner's goroutines log into one buffer.
+type lockedWriter struct {
+	mu sync.Mutex
+	w  *bytes.Buffer
+}
+
+func (l *lockedWriter) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.w.Write(p)
+}
