@@ -15,11 +15,8 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 	"github.com/twmb/franz-go/pkg/kmsg"
 
-	"github.com/seatflow/seatflow/pipeline/catalog"
 	"github.com/seatflow/seatflow/pipeline/event"
 	"github.com/seatflow/seatflow/pipeline/runner"
-	"github.com/seatflow/seatflow/pipeline/simulate"
-	"github.com/seatflow/seatflow/schemas"
 	"github.com/seatflow/seatflow/testenv"
 )
 
@@ -30,19 +27,7 @@ func TestEventsDeletedByRetention(t *testing.T) {
 	k := testenv.StartKafka(t, testenv.KafkaOptions{Partitions: 1})
 	chEnv := testenv.StartClickHouse(t)
 	conn := chEnv.Open(t)
-	cat, err := catalog.Load(schemas.Catalog)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var events []event.Event
-	cfg := simulate.Config{Tenants: 2, Users: 10, Seed: 5,
-		Start: time.Date(2026, 9, 1, 0, 0, 0, 0, time.UTC), End: time.Date(2026, 9, 15, 0, 0, 0, 0, time.UTC)}
-	if err := simulate.Generate(cfg, cat, func(ev *event.Event) error {
-		events = append(events, *ev)
-		return nil
-	}); err != nil {
-		t.Fatal(err)
-	}
+	events, cat := simulated(t, 2, 10)
 	half := len(events) / 2
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()

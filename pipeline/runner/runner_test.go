@@ -19,8 +19,6 @@ import (
 	"github.com/seatflow/seatflow/pipeline/event"
 	"github.com/seatflow/seatflow/pipeline/reference"
 	"github.com/seatflow/seatflow/pipeline/runner"
-	"github.com/seatflow/seatflow/pipeline/simulate"
-	"github.com/seatflow/seatflow/schemas"
 	"github.com/seatflow/seatflow/sinks/deadletter"
 	"github.com/seatflow/seatflow/testenv"
 )
@@ -44,19 +42,7 @@ func TestDrainEqualsReference(t *testing.T) {
 	k := testenv.StartKafka(t, testenv.KafkaOptions{Partitions: 3})
 	chEnv := testenv.StartClickHouse(t)
 	conn := chEnv.Open(t)
-	cat, err := catalog.Load(schemas.Catalog)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var events []event.Event
-	cfg := simulate.Config{Tenants: 6, Users: 25, Seed: 11,
-		Start: time.Date(2026, 9, 1, 0, 0, 0, 0, time.UTC), End: time.Date(2026, 10, 10, 0, 0, 0, 0, time.UTC)}
-	if err := simulate.Generate(cfg, cat, func(ev *event.Event) error {
-		events = append(events, *ev)
-		return nil
-	}); err != nil {
-		t.Fatal(err)
-	}
+	events, cat := simulated(t, 6, 25)
 	produce(t, k, events)
 	w := &kafka.Writer{Addr: kafka.TCP(k.Brokers...), Topic: k.Usage, Balancer: &kafka.Murmur2Balancer{}, BatchTimeout: time.Millisecond, RequiredAcks: kafka.RequireAll}
 	for _, v := range badMessages {
