@@ -17,12 +17,12 @@ import (
 // the records. Length counts what follows its own field; the CRC covers
 // what follows the CRC.
 const (
-	batchHeader   = 61
-	lengthEnd     = 12 // after baseOffset and length
-	magicAt       = 16
-	crcAt, crcEnd = 17, 21
-	controlBit    = 0x20 // attributes: a transaction marker, not data
-	codecBits     = 0x07 // attributes: the compression codec
+	batchHeader = 61
+	lengthEnd   = 12 // after baseOffset and length
+	magicAt     = 16
+	crcEnd      = 21   // after the CRC, which starts at 17
+	controlBit  = 0x20 // attributes: a transaction marker, not data
+	codecBits   = 0x07 // attributes: the compression codec
 )
 
 var castagnoli = crc32.MakeTable(crc32.Castagnoli)
