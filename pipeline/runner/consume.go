@@ -234,16 +234,18 @@ func (r *Runner) readFrom(ctx context.Context, t tp, out chan<- batch) error {
 		if msgs == nil {
 			msgs = make([]message, 0, size)
 		}
+		var now int64 // one clock reading a fetch: it only bounds future timestamps
 		res, err := conn.Fetch(ctx, fetch.Request{Topic: t.topic, Partition: int32(t.partition), Offset: offset,
 			MaxBytes: fetchMaxBytes, MaxWait: fetchMaxWait, Arena: s.arena}, func(rec fetch.Record) {
+			if now == 0 {
+				now = r.cfg.Now().UnixNano()
+			}
+			// decoded as it is sliced out, while the batch is in cache
 			msgs = append(msgs, message{offset: rec.Offset, key: rec.Key, value: rec.Value})
-		})
-		size = max(size, len(msgs))   // the largest fetch so far: no regrowth
-		now := r.cfg.Now().UnixNano() // one clock reading a fetch: it only bounds future timestamps
-		for i := range msgs {
-			m := &msgs[i]
+			m := &msgs[len(msgs)-1]
 			m.rej = dec.Decode(m.value, now, &m.ev)
-		}
+		})
+		size = max(size, len(msgs)) // the largest fetch so far: no regrowth
 		if len(msgs) > 0 {
 			select {
 			case credit <- struct{}{}:
