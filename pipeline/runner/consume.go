@@ -34,8 +34,7 @@ const (
 // otherwise spent about a third of its time on it.
 type batch struct {
 	tp    tp
-	msgs  []message
-	arena []byte // the messages' keys and values, and so their events' strings
+	spare // the messages, and the arena of their keys, values and events' strings
 	// atEnd: the fetch reached the partition's high-water mark. The
 	// partition turns idle once the batch is applied, at once instead of
 	// at the next lag check: with watermark alignment, the others may be
@@ -234,12 +233,11 @@ func (r *Runner) readFrom(ctx context.Context, t tp, out chan<- batch) error {
 		if msgs == nil {
 			msgs = make([]message, 0, size)
 		}
-		var now int64 // one clock reading a fetch: it only bounds future timestamps
+		// One clock reading a fetch: it only bounds future timestamps, by
+		// minutes, and the fetch waits at most fetchMaxWait.
+		now := r.cfg.Now().UnixNano()
 		res, err := conn.Fetch(ctx, fetch.Request{Topic: t.topic, Partition: int32(t.partition), Offset: offset,
 			MaxBytes: fetchMaxBytes, MaxWait: fetchMaxWait, Arena: s.arena}, func(rec fetch.Record) {
-			if now == 0 {
-				now = r.cfg.Now().UnixNano()
-			}
 			// decoded as it is sliced out, while the batch is in cache
 			msgs = append(msgs, message{offset: rec.Offset, key: rec.Key, value: rec.Value})
 			m := &msgs[len(msgs)-1]
@@ -253,7 +251,7 @@ func (r *Runner) readFrom(ctx context.Context, t tp, out chan<- batch) error {
 				return ctx.Err()
 			}
 			select {
-			case out <- batch{tp: t, msgs: msgs, arena: res.Arena, atEnd: res.Next >= res.HighWatermark}:
+			case out <- batch{tp: t, spare: spare{msgs, res.Arena}, atEnd: res.Next >= res.HighWatermark}:
 			case <-ctx.Done():
 				return ctx.Err()
 			}

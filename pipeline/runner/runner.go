@@ -93,10 +93,11 @@ type Runner struct {
 // (ErrAhead) or for the slowest partition (ErrSkew), and the batch credits
 // they hold.
 type paused struct {
-	msgs    []message
-	arenas  [][]byte // of the batches msgs came from
-	batches int
-	atEnd   bool // the last batch reached the partition's end
+	msgs []message
+	// spent: the batches msgs came from, a credit each, whose arrays and
+	// arenas go back to the reader once msgs are applied
+	spent []spare
+	atEnd bool // the last batch reached the partition's end
 }
 
 // consumedKey picks a seatflow_events_consumed_total series; resolved once,
@@ -339,10 +340,8 @@ func (r *Runner) process(ctx context.Context, b batch) error {
 	t := b.tp
 	if p := r.pending[t]; p != nil { // the partition is paused: keep order
 		p.msgs = append(p.msgs, b.msgs...)
-		p.arenas = append(p.arenas, b.arena)
-		p.batches++
+		p.spent = append(p.spent, b.spare)
 		p.atEnd = b.atEnd
-		r.recycle(t, spare{msgs: b.msgs})
 		return nil
 	}
 	msgs := b.msgs
@@ -359,13 +358,13 @@ func (r *Runner) process(ctx context.Context, b batch) error {
 		return err
 	}
 	if n < len(msgs) {
-		r.pending[t] = &paused{msgs: msgs[n:], arenas: [][]byte{b.arena}, batches: 1, atEnd: b.atEnd}
+		r.pending[t] = &paused{msgs: msgs[n:], spent: []spare{b.spare}, atEnd: b.atEnd}
 		// what this partition applied before it paused may be what
 		// another paused one waits for
 		return r.retryPaused(ctx)
 	}
 	r.release(t, 1, b.atEnd)
-	r.recycle(t, spare{b.msgs, b.arena})
+	r.recycle(t, b.spare)
 	if r.engine.Pending() >= MaxPendingRows {
 		// a backfill finds rows faster than the flush interval wants
 		// them: flush early, which bounds memory and keeps inserts even
@@ -477,9 +476,9 @@ func (r *Runner) retryPaused(ctx context.Context) error {
 			p.msgs = p.msgs[n:]
 			if len(p.msgs) == 0 {
 				delete(r.pending, t)
-				r.release(t, p.batches, p.atEnd)
-				for _, a := range p.arenas {
-					r.recycle(t, spare{arena: a})
+				r.release(t, len(p.spent), p.atEnd)
+				for _, s := range p.spent {
+					r.recycle(t, s)
 				}
 			}
 		}
@@ -489,9 +488,9 @@ func (r *Runner) retryPaused(ctx context.Context) error {
 
 // spare is what an applied batch leaves for its partition's reader to
 // fill again: its array of messages and the arena their keys and values
-// were in (either may be nil). A batch of 5000 messages is about 1 MB of
-// each: allocating and zeroing them for every fetch was a fifth of all
-// the pipeline allocated, and of its GC cycles. Nothing keeps a pointer
+// were in. A batch of 5000 messages is about 1 MB of each: allocating and
+// zeroing them for every fetch was a fifth of all the pipeline allocated,
+// and of its GC cycles. Nothing keeps a pointer
 // into them once the batch is applied: the engine copies what it keeps,
 // and so does a dead letter.
 type spare struct {
