@@ -39,15 +39,23 @@ type decoder struct {
 // and returns the offset after the last whole batch (from if none). A
 // batch cut short at the end is the broker's size limit, not an error.
 // The records' keys and values are put in arena, or in new space if it is
-// too small; the space they are in is returned.
+// too small; the space they are in is returned, also with an error (the
+// records before it were handed over).
 func (d *decoder) decode(batches []byte, from int64, arena []byte, each func(Record)) (next int64, space []byte, err error) {
-	next = from
 	d.arena = arena[:0]
-	defer func() { d.size, space, d.arena = max(d.size, len(d.arena)), d.arena, nil }()
+	next, err = d.records(batches, from, each)
+	d.size = max(d.size, len(d.arena))
+	space, d.arena = d.arena, nil
+	return next, space, err
+}
+
+// records is decode's loop over the batches, into d.arena.
+func (d *decoder) records(batches []byte, from int64, each func(Record)) (next int64, err error) {
+	next = from
 	for len(batches) >= batchHeader {
 		n := lengthEnd + int(int32(binary.BigEndian.Uint32(batches[8:lengthEnd])))
 		if n < batchHeader {
-			return next, nil, fmt.Errorf("record batch at offset %d: length %d is too short", int64(binary.BigEndian.Uint64(batches)), n-lengthEnd)
+			return next, fmt.Errorf("record batch at offset %d: length %d is too short", int64(binary.BigEndian.Uint64(batches)), n-lengthEnd)
 		}
 		if n > len(batches) {
 			break
@@ -55,14 +63,14 @@ func (d *decoder) decode(batches []byte, from int64, arena []byte, each func(Rec
 		raw := batches[:n]
 		batches = batches[n:]
 		if err := d.batch.ReadFrom(raw); err != nil {
-			return next, nil, fmt.Errorf("record batch at offset %d: %w", int64(binary.BigEndian.Uint64(raw)), err)
+			return next, fmt.Errorf("record batch at offset %d: %w", int64(binary.BigEndian.Uint64(raw)), err)
 		}
 		b := &d.batch
 		if b.Magic != 2 {
-			return next, nil, fmt.Errorf("record batch at offset %d: message format v%d; seatflow reads v2 (Kafka 0.11 and later)", b.FirstOffset, b.Magic)
+			return next, fmt.Errorf("record batch at offset %d: message format v%d; seatflow reads v2 (Kafka 0.11 and later)", b.FirstOffset, b.Magic)
 		}
 		if crc := crc32.Checksum(raw[crcEnd:], castagnoli); crc != uint32(b.CRC) {
-			return next, nil, fmt.Errorf("record batch at offset %d: corrupt (CRC %08x, computed %08x)", b.FirstOffset, uint32(b.CRC), crc)
+			return next, fmt.Errorf("record batch at offset %d: corrupt (CRC %08x, computed %08x)", b.FirstOffset, uint32(b.CRC), crc)
 		}
 		last := b.FirstOffset + int64(b.LastOffsetDelta)
 		if last < from || b.Attributes&controlBit != 0 {
@@ -71,17 +79,17 @@ func (d *decoder) decode(batches []byte, from int64, arena []byte, each func(Rec
 		}
 		recs, err := d.uncompressed(b)
 		if err != nil {
-			return next, nil, fmt.Errorf("record batch at offset %d: %w", b.FirstOffset, err)
+			return next, fmt.Errorf("record batch at offset %d: %w", b.FirstOffset, err)
 		}
 		prev := b.FirstOffset - 1
 		for i := range b.NumRecords {
 			var r Record
 			var ok bool
 			if r, recs, ok = readRecord(recs); !ok {
-				return next, nil, fmt.Errorf("record batch at offset %d: record %d of %d is cut short", b.FirstOffset, i, b.NumRecords)
+				return next, fmt.Errorf("record batch at offset %d: record %d of %d is cut short", b.FirstOffset, i, b.NumRecords)
 			}
 			if r.Offset += b.FirstOffset; r.Offset <= prev || r.Offset > last {
-				return next, nil, fmt.Errorf("record batch at offset %d: record %d has offset %d, after %d and up to %d", b.FirstOffset, i, r.Offset, prev, last)
+				return next, fmt.Errorf("record batch at offset %d: record %d has offset %d, after %d and up to %d", b.FirstOffset, i, r.Offset, prev, last)
 			}
 			if prev = r.Offset; r.Offset >= from {
 				each(r)
@@ -89,7 +97,7 @@ func (d *decoder) decode(batches []byte, from int64, arena []byte, each func(Rec
 		}
 		next = max(next, last+1)
 	}
-	return next, nil, nil
+	return next, nil
 }
 
 // uncompressed puts b's records into the arena, decompressed.
