@@ -164,9 +164,10 @@ func (e *Engine) ReadState(r io.Reader) error {
 	ns := br.count(1 << 20)
 	for i := 0; i < ns && br.err == nil; i++ {
 		id := int32(br.varint())
-		n.sources[id] = &source{high: br.varint(), idle: br.bool(), seen: br.bool()}
+		s := n.source(id)
+		s.high, s.idle, s.seen = br.varint(), br.bool(), br.bool()
 	}
-	for _, s := range n.sources {
+	for _, s := range n.sourceList {
 		// the watermark has passed up to here: an idle source held it no
 		// further back
 		s.idleAt = n.watermark + n.lateness
