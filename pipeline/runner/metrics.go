@@ -30,7 +30,7 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 		Lag:           prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "seatflow_consumer_lag", Help: "Messages not yet processed, per input partition."}, []string{"topic", "partition"}),
 		Watermark:     prometheus.NewGauge(prometheus.GaugeOpts{Name: "seatflow_watermark_timestamp_seconds", Help: "The event-time watermark."}),
 		SinkRows:      prometheus.NewCounterVec(prometheus.CounterOpts{Name: "seatflow_sink_rows_total", Help: "Rows written to ClickHouse, by table."}, []string{"table"}),
-		SinkErrors:    prometheus.NewCounterVec(prometheus.CounterOpts{Name: "seatflow_sink_errors_total", Help: "Failed ClickHouse inserts (retried), by table."}, []string{"table"}),
+		SinkErrors:    prometheus.NewCounterVec(prometheus.CounterOpts{Name: "seatflow_sink_errors_total", Help: "Failed ClickHouse inserts and checkpoint saves (retried), by table."}, []string{"table"}),
 		FlushDuration: prometheus.NewHistogram(prometheus.HistogramOpts{Name: "seatflow_sink_flush_duration_seconds", Help: "Time to compute and write one flush.", Buckets: prometheus.ExponentialBuckets(0.005, 2, 14)}),
 		StateUsers:    prometheus.NewGauge(prometheus.GaugeOpts{Name: "seatflow_state_users", Help: "Users tracked in the figure state."}),
 		Checkpoint:    prometheus.NewHistogram(prometheus.HistogramOpts{Name: "seatflow_checkpoint_duration_seconds", Help: "Time to write a checkpoint (state + offsets).", Buckets: prometheus.ExponentialBuckets(0.01, 2, 14)}),

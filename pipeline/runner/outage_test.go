@@ -14,28 +14,34 @@ import (
 	"github.com/seatflow/seatflow/testenv"
 )
 
-// TestClickHouseOutage stops the local ClickHouse while the pipeline runs
-// and starts it again: the pipeline reports not ready, waits, catches up,
-// and the rows equal the reference with nothing doubled.
+// TestClickHouseOutage stops the local ClickHouse under the running
+// pipeline, then publishes events: the pipeline reports not ready and stops
+// consuming, with a flush of applied events waiting for the sink. It is stopped then, as an operator would, and ClickHouse
+// comes back: the stop still writes that flush and a checkpoint, and a
+// second run drains the rest. The rows equal the reference with nothing
+// doubled or lost.
 func TestClickHouseOutage(t *testing.T) {
 	ctx := context.Background()
 	own := testenv.StartOwnClickHouse(t)
 	conn := own.Conn
 
 	k := testenv.StartKafka(t, testenv.KafkaOptions{Partitions: 3})
-	events, cat := simulated(t, 10, 30)
-	half := len(events) / 2
-	produce(t, k, events[:half])
-	r := testRunner(t, k, conn, "seatflow", "outage", cat, func(c *runner.Config) {
-		c.CheckpointInterval, c.Drain = 300*time.Millisecond, true
+	// enough events that consuming stops before they are all read, with
+	// events applied into the flush that waits for the sink
+	events, cat := simulated(t, 40, 50)
+	quiet := func(c *runner.Config) {
+		c.CheckpointInterval = 300 * time.Millisecond
 		c.Log = slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelError}))
-	})
-	runCtx, cancel := context.WithTimeout(ctx, 3*time.Minute)
-	defer cancel()
+	}
+	r := testRunner(t, k, conn, "seatflow", "outage", cat, quiet)
+	testCtx, cancelTest := context.WithTimeout(ctx, 3*time.Minute)
+	defer cancelTest()
+	runCtx, stop := context.WithCancel(testCtx)
+	defer stop()
 	done := runInBackground(runCtx, r)
-	waitUntil(t, runCtx, "a processed event", func() bool { p, _, _ := r.Progress(); return p > 0 })
-	own.Kill() // ClickHouse goes away mid-run
-	produce(t, k, events[half:])
+	waitUntil(t, runCtx, "a first flush", func() bool { _, _, f := r.Progress(); return f > 0 })
+	own.Kill() // ClickHouse goes away, and then the events come
+	produce(t, k, events)
 	deadline := time.Now().Add(30 * time.Second)
 	for r.Ready() && time.Now().Before(deadline) {
 		time.Sleep(20 * time.Millisecond)
@@ -51,17 +57,21 @@ func TestClickHouseOutage(t *testing.T) {
 	if p, _, _ := r.Progress(); p != stalled {
 		t.Errorf("kept consuming (%d → %d) while ClickHouse was down", stalled, p)
 	}
+	if stalled == int64(len(events)) {
+		t.Fatal("every event was read before consuming stopped: the stop below would test nothing")
+	}
+	stop() // the waiting flush's rows have left the engine: the stop must write them
 	own.Restart(t)
-	select {
-	case err := <-done:
-		if err != nil {
-			t.Fatalf("run after ClickHouse came back: %v", err)
-		}
-	case <-time.After(2 * time.Minute):
-		t.Fatal("the pipeline did not finish draining within 2 minutes of ClickHouse coming back")
+	if err := <-done; err != nil {
+		t.Fatalf("stopped while ClickHouse was down, then it came back: %v", err)
+	}
+
+	r = testRunner(t, k, conn, "seatflow", "outage", cat, func(c *runner.Config) { quiet(c); c.Drain = true })
+	if err := r.Run(testCtx); err != nil {
+		t.Fatalf("second run: %v", err)
 	}
 	if !r.Ready() {
-		t.Error("not ready after ClickHouse came back")
+		t.Error("not ready after draining")
 	}
 	last := event.DayOf(events[len(events)-1].OccurredAt)
 	must(t, compare(t, conn, "seatflow", reference.Compute(events, cat, last)))

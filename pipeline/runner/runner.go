@@ -85,8 +85,11 @@ type Runner struct {
 	credits     map[tp]chan struct{} // batches handed over and not yet applied
 	spare       map[tp]chan spare    // applied batches' arrays and arenas, for the reader to fill again
 
-	sink  *sink         // writes flushes (sink.go)
-	kafka *kafka.Client // partition ends, for lag
+	sink *sink // writes flushes (sink.go)
+	// unsent is a flush whose rows left the engine while Run's context
+	// ended before the sink took them: the clean stop sends it first.
+	unsent *write
+	kafka  *kafka.Client // partition ends, for lag
 }
 
 // paused holds a partition's messages while it waits for the watermark
@@ -153,7 +156,7 @@ func New(cfg Config, ch driver.Conn) (*Runner, error) {
 	r.writer.OnRetry = func(table string, err error) {
 		r.ready.Store(false)
 		cfg.Metrics.SinkErrors.WithLabelValues(table).Inc()
-		cfg.Log.Warn("ClickHouse insert failed; retrying", "table", table, "err", err)
+		cfg.Log.Warn("ClickHouse write failed; retrying", "table", table, "err", err)
 	}
 	return r, nil
 }
@@ -199,6 +202,18 @@ func (r *Runner) Run(ctx context.Context) error {
 	r.sink = r.startSink(ctx)
 	defer r.sink.stop() // on errors: the last checkpoint holds what was not written
 
+	err = r.loop(ctx, batches)
+	if ctx.Err() != nil && errors.Is(err, ctx.Err()) && !r.sink.finished {
+		// stopped, perhaps while a flush waited for the sink: a clean
+		// stop all the same
+		return r.shutdown()
+	}
+	return err
+}
+
+// loop applies batches, flushes and watches the lag until ctx ends (it
+// then returns ctx.Err()), an error, or the end of a drain.
+func (r *Runner) loop(ctx context.Context, batches chan batch) error {
 	flushT := time.NewTicker(r.cfg.FlushInterval)
 	defer flushT.Stop()
 	lagT := time.NewTicker(500 * time.Millisecond)
@@ -207,7 +222,7 @@ func (r *Runner) Run(ctx context.Context) error {
 	for {
 		select {
 		case <-ctx.Done():
-			return r.shutdown()
+			return ctx.Err()
 		case <-r.sink.dead:
 			return r.sink.failure()
 		case b := <-batches:
@@ -239,16 +254,23 @@ func (r *Runner) Run(ctx context.Context) error {
 				return err
 			}
 			if r.cfg.Drain && caughtUp && len(batches) == 0 {
-				for _, s := range r.allPartitions() {
-					r.engine.SetIdle(r.source(s), true)
-				}
-				if err := r.flush(ctx, true); err != nil {
-					return err
-				}
-				return r.sink.finish(ctx)
+				return r.finishDrain(ctx)
 			}
 		}
 	}
+}
+
+// finishDrain ends a drain: every partition is read to its end, so all
+// are idle and the watermark passes the last events; a final flush and
+// checkpoint, and the wait for their writes.
+func (r *Runner) finishDrain(ctx context.Context) error {
+	for _, s := range r.allPartitions() {
+		r.engine.SetIdle(r.source(s), true)
+	}
+	if err := r.flush(ctx, true); err != nil {
+		return err
+	}
+	return r.sink.finish(ctx)
 }
 
 func (r *Runner) shutdown() error {
@@ -256,6 +278,12 @@ func (r *Runner) shutdown() error {
 	// context, bounded in time.
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
+	if w := r.unsent; w != nil {
+		r.unsent = nil
+		if err := r.sink.send(ctx, *w); err != nil {
+			return fmt.Errorf("final flush: %w", err)
+		}
+	}
 	if err := r.flush(ctx, true); err != nil {
 		return fmt.Errorf("final flush: %w", err)
 	}
@@ -544,7 +572,12 @@ func (r *Runner) flush(ctx context.Context, checkpoint bool) error {
 		w.checkpoint = &clickhouse.Checkpoint{Version: r.version, Offsets: offsets, State: state.Bytes()}
 		w.stateTime = time.Since(start)
 	}
-	return r.sink.send(ctx, w)
+	err := r.sink.send(ctx, w)
+	if err != nil && ctx.Err() != nil {
+		// the rows left the engine: a clean stop still writes them
+		r.unsent = &w
+	}
+	return err
 }
 
 // updateLag reads every partition's end, sets the lag gauges, marks

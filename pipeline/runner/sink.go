@@ -28,10 +28,11 @@ type write struct {
 }
 
 type sink struct {
-	writes chan write
-	dead   chan struct{} // closed when the goroutine ends
-	err    error         // why it ended, read after dead is closed
-	cancel context.CancelFunc
+	writes   chan write
+	dead     chan struct{} // closed when the goroutine ends
+	err      error         // why it ended, read after dead is closed
+	cancel   context.CancelFunc
+	finished bool // finish was called: nothing more may be sent
 }
 
 func (r *Runner) startSink(ctx context.Context) *sink {
@@ -80,6 +81,7 @@ func (s *sink) failure() error {
 // finish writes what is queued and stops; when ctx ends first, it gives
 // up on the rest (the last checkpoint still holds what was not written).
 func (s *sink) finish(ctx context.Context) error {
+	s.finished = true
 	close(s.writes)
 	select {
 	case <-s.dead:
@@ -119,7 +121,9 @@ func (r *Runner) write(ctx context.Context, w write) error {
 		return nil
 	}
 	start := time.Now()
-	if err := r.cps.Save(ctx, *w.checkpoint); err != nil {
+	// a ClickHouse outage during a save waits like one during an insert,
+	// rather than ending the run
+	if err := r.writer.Retry(ctx, "checkpoints", func() error { return r.cps.Save(ctx, *w.checkpoint) }); err != nil {
 		return err
 	}
 	m.Checkpoint.Observe((w.stateTime + time.Since(start)).Seconds())

@@ -250,6 +250,14 @@ func b8(b bool) uint8 {
 	return 0
 }
 
+// Retry runs op, an operation on table, until it succeeds, fails for good
+// (not Transient) or ctx ends, waiting the writer's backoff between tries
+// and telling OnRetry of each failure: for other writes that must survive
+// the outages the inserts do, such as checkpoints.
+func (w *Writer) Retry(ctx context.Context, table string, op func() error) error {
+	return w.retry(ctx, table, op)
+}
+
 func (w *Writer) retry(ctx context.Context, table string, op func() error) error {
 	wait := w.MinBackoff
 	for {
