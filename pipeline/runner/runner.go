@@ -229,6 +229,13 @@ func (r *Runner) loop(ctx context.Context, batches chan batch) error {
 			if err := r.process(ctx, b); err != nil {
 				return err
 			}
+			if r.cfg.Drain && b.atEnd && len(batches) == 0 {
+				// a partition's last batch may end the drain: look now
+				// rather than at the next lag check, up to 500 ms later
+				if done, err := r.drained(ctx); done || err != nil {
+					return err
+				}
+			}
 		case <-flushT.C:
 			checkpoint := time.Since(lastCheckpoint) >= r.cfg.CheckpointInterval
 			if err := r.flush(ctx, checkpoint); err != nil {
@@ -258,6 +265,19 @@ func (r *Runner) loop(ctx context.Context, batches chan batch) error {
 			}
 		}
 	}
+}
+
+// drained finishes the drain if every partition is read to its end.
+func (r *Runner) drained(ctx context.Context) (bool, error) {
+	caughtUp, err := r.updateLag(ctx)
+	if err != nil {
+		r.cfg.Log.Warn("read partition ends", "err", err)
+		return false, nil // the lag checks go on
+	}
+	if !caughtUp {
+		return false, nil
+	}
+	return true, r.finishDrain(ctx)
 }
 
 // finishDrain ends a drain: every partition is read to its end, so all
