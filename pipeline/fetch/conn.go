@@ -20,6 +20,7 @@ import (
 	"io"
 	"net"
 	"slices"
+	"strconv"
 	"time"
 
 	"github.com/segmentio/kafka-go"
@@ -66,6 +67,20 @@ func Dial(ctx context.Context, addr string) (*Conn, error) {
 		return nil, fmt.Errorf("broker %s: %w", addr, err)
 	}
 	return c, nil
+}
+
+// DialLeader connects to the broker that leads the partition, asking the
+// brokers in turn where it is.
+func DialLeader(ctx context.Context, brokers []string, topic string, partition int) (*Conn, error) {
+	d := kafka.Dialer{Timeout: 10 * time.Second}
+	err := errors.New("no broker given")
+	for _, b := range brokers {
+		var leader kafka.Broker
+		if leader, err = d.LookupLeader(ctx, "tcp", b, topic, partition); err == nil {
+			return Dial(ctx, net.JoinHostPort(leader.Host, strconv.Itoa(leader.Port)))
+		}
+	}
+	return nil, fmt.Errorf("find the leader of %s/%d: %w", topic, partition, err)
 }
 
 // Close closes the connection.

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -52,12 +53,7 @@ func publish(t *testing.T, k *testenv.Kafka, n int) []fetch.Record {
 
 func dialLeader(t *testing.T, k *testenv.Kafka) *fetch.Conn {
 	t.Helper()
-	ctx := context.Background()
-	leader, err := (&kafka.Dialer{}).LookupLeader(ctx, "tcp", k.Brokers[0], k.Usage, 0)
-	if err != nil {
-		t.Fatal(err)
-	}
-	c, err := fetch.Dial(ctx, net.JoinHostPort(leader.Host, strconv.Itoa(leader.Port)))
+	c, err := fetch.DialLeader(context.Background(), k.Brokers, k.Usage, 0)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -170,8 +166,8 @@ func TestDialNotABroker(t *testing.T) {
 	}
 }
 
-// In a cluster, each partition is read from its leader; another broker
-// answers that it does not lead it.
+// In a cluster, DialLeader reaches each partition's leader whichever
+// broker it asks first; another broker answers that it does not lead it.
 func TestFetchFromTheLeader(t *testing.T) {
 	ctx := context.Background()
 	const topic = "usage"
@@ -215,6 +211,20 @@ func TestFetchFromTheLeader(t *testing.T) {
 			}
 			if a == addr {
 				total += n
+			}
+		}
+		// asked first, every broker points DialLeader at the leader
+		for i := range b.Addrs() {
+			brokers := append(slices.Clone(b.Addrs()[i:]), b.Addrs()[:i]...)
+			c, err := fetch.DialLeader(ctx, brokers, topic, p)
+			if err != nil {
+				t.Fatal(err)
+			}
+			n := 0
+			_, err = c.Fetch(ctx, fetch.Request{Topic: topic, Partition: int32(p), MaxBytes: 1 << 20, MaxWait: time.Second}, func(fetch.Record) { n++ })
+			c.Close()
+			if err != nil || n != 10 {
+				t.Errorf("partition %d through DialLeader asking %s first: %d records, %v; want 10", p, brokers[0], n, err)
 			}
 		}
 	}

@@ -5,8 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"net"
-	"strconv"
 	"sync"
 	"time"
 
@@ -206,7 +204,7 @@ func (r *Runner) readPartition(ctx context.Context, t tp, out chan<- batch) {
 }
 
 func (r *Runner) readFrom(ctx context.Context, t tp, out chan<- batch) error {
-	conn, err := r.dialLeader(ctx, t)
+	conn, err := fetch.DialLeader(ctx, r.cfg.Brokers, t.topic, t.partition)
 	if err != nil {
 		return err
 	}
@@ -284,17 +282,4 @@ func (r *Runner) readFrom(ctx context.Context, t tp, out chan<- batch) error {
 		}
 	}
 	return ctx.Err()
-}
-
-// dialLeader connects to the broker that leads partition t.
-func (r *Runner) dialLeader(ctx context.Context, t tp) (*fetch.Conn, error) {
-	d := kafka.Dialer{Timeout: 10 * time.Second}
-	var err error
-	for _, b := range r.cfg.Brokers {
-		var leader kafka.Broker
-		if leader, err = d.LookupLeader(ctx, "tcp", b, t.topic, t.partition); err == nil {
-			return fetch.Dial(ctx, net.JoinHostPort(leader.Host, strconv.Itoa(leader.Port)))
-		}
-	}
-	return nil, fmt.Errorf("find the leader of %s: %w", t, err)
 }
