@@ -47,8 +47,18 @@ type Result struct {
 
 // Fetch reads the records at and after req.Offset that one fetch returns
 // and hands them to each, in offset order. A partition error comes back as
-// a kafka.Error, so errors.Is(err, kafka.OffsetOutOfRange) works.
+// a kafka.Error, so errors.Is(err, kafka.OffsetOutOfRange) works. On an
+// error in a record batch, the records before it were handed over and
+// Result says where to go on after them.
 func (c *Conn) Fetch(ctx context.Context, req Request, each func(Record)) (Result, error) {
+	res, err := c.fetch(ctx, req, each)
+	if err != nil {
+		return res, fmt.Errorf("fetch %s/%d at %d: %w", req.Topic, req.Partition, req.Offset, err)
+	}
+	return res, nil
+}
+
+func (c *Conn) fetch(ctx context.Context, req Request, each func(Record)) (Result, error) {
 	part := kmsg.NewFetchRequestTopicPartition()
 	part.Partition, part.FetchOffset, part.PartitionMaxBytes = req.Partition, req.Offset, req.MaxBytes
 	topic := kmsg.NewFetchRequestTopic()
@@ -62,24 +72,21 @@ func (c *Conn) Fetch(ctx context.Context, req Request, each func(Record)) (Resul
 	resp := kmsg.NewPtrFetchResponse()
 	res := Result{Next: req.Offset, Arena: req.Arena}
 	if err := c.roundTrip(ctx, r, resp, req.MaxWait+10*time.Second); err != nil {
-		return res, fmt.Errorf("fetch %s/%d at %d: %w", req.Topic, req.Partition, req.Offset, err)
+		return res, err
 	}
 	if resp.ErrorCode != 0 {
-		return res, fmt.Errorf("fetch %s/%d at %d: %w", req.Topic, req.Partition, req.Offset, kafka.Error(resp.ErrorCode))
+		return res, kafka.Error(resp.ErrorCode)
 	}
 	p, err := onlyPartition(resp, req.Topic, req.Partition)
 	if err != nil {
-		return res, fmt.Errorf("fetch %s/%d at %d: %w", req.Topic, req.Partition, req.Offset, err)
+		return res, err
 	}
 	res.HighWatermark = p.HighWatermark
 	if p.ErrorCode != 0 {
-		return res, fmt.Errorf("fetch %s/%d at %d: %w", req.Topic, req.Partition, req.Offset, kafka.Error(p.ErrorCode))
+		return res, kafka.Error(p.ErrorCode)
 	}
-	if res.Next, res.Arena, err = c.batches.decode(p.RecordBatches, req.Offset, req.Arena, each); err != nil {
-		// the records before the bad batch were handed over: go on after them
-		return res, fmt.Errorf("fetch %s/%d at %d: %w", req.Topic, req.Partition, req.Offset, err)
-	}
-	return res, nil
+	res.Next, res.Arena, err = c.batches.decode(p.RecordBatches, req.Offset, req.Arena, each)
+	return res, err
 }
 
 func onlyPartition(resp *kmsg.FetchResponse, topic string, partition int32) (*kmsg.FetchResponseTopicPartition, error) {
