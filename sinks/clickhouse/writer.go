@@ -166,7 +166,7 @@ func (w *Writer) Write(ctx context.Context, rows figures.Rows, token string) err
 // the Null table in front of it), retrying transient failures until ctx
 // ends.
 func (w *Writer) insert(ctx context.Context, table, target string, unique bool, token string, data []any) error {
-	return w.retry(ctx, table, func() error {
+	return w.Retry(ctx, table, func() error {
 		settings := ch.Settings{"insert_deduplication_token": token}
 		if unique {
 			settings["optimize_on_insert"] = 0
@@ -252,13 +252,9 @@ func b8(b bool) uint8 {
 
 // Retry runs op, an operation on table, until it succeeds, fails for good
 // (not Transient) or ctx ends, waiting the writer's backoff between tries
-// and telling OnRetry of each failure: for other writes that must survive
-// the outages the inserts do, such as checkpoints.
+// and telling OnRetry of each failure. The inserts go through it, and so
+// may other writes that must survive the same outages (checkpoints).
 func (w *Writer) Retry(ctx context.Context, table string, op func() error) error {
-	return w.retry(ctx, table, op)
-}
-
-func (w *Writer) retry(ctx context.Context, table string, op func() error) error {
 	wait := w.MinBackoff
 	for {
 		err := op()
