@@ -232,7 +232,7 @@ func (r *Runner) loop(ctx context.Context, batches chan batch) error {
 			if r.cfg.Drain && b.atEnd && len(batches) == 0 {
 				// a partition's last batch may end the drain: look now
 				// rather than at the next lag check, up to 500 ms later
-				if done, err := r.drained(ctx); done || err != nil {
+				if done, err := r.checkEnds(ctx, len(batches)); done || err != nil {
 					return err
 				}
 			}
@@ -250,34 +250,32 @@ func (r *Runner) loop(ctx context.Context, batches chan batch) error {
 				return err
 			}
 		case <-lagT.C:
-			caughtUp, err := r.updateLag(ctx)
-			if err != nil {
-				r.cfg.Log.Warn("read partition ends", "err", err)
-				continue
-			}
-			// partitions found at their end again let the watermark
-			// follow the others: a paused partition may go on
-			if err := r.retryPaused(ctx); err != nil {
+			if done, err := r.checkEnds(ctx, len(batches)); done || err != nil {
 				return err
-			}
-			if r.cfg.Drain && caughtUp && len(batches) == 0 {
-				return r.finishDrain(ctx)
 			}
 		}
 	}
 }
 
-// drained finishes the drain if every partition is read to its end.
-func (r *Runner) drained(ctx context.Context) (bool, error) {
+// checkEnds reads every partition's end (the lag, and idle marks); paused
+// partitions may go on after it, and a drain whose partitions are all
+// read to their end, with none of the queued batches left, finishes:
+// done says Run is over.
+func (r *Runner) checkEnds(ctx context.Context, queued int) (done bool, err error) {
 	caughtUp, err := r.updateLag(ctx)
 	if err != nil {
 		r.cfg.Log.Warn("read partition ends", "err", err)
-		return false, nil // the lag checks go on
+		return false, nil // the next check tries again
 	}
-	if !caughtUp {
-		return false, nil
+	// partitions found at their end again let the watermark follow the
+	// others: a paused partition may go on
+	if err := r.retryPaused(ctx); err != nil {
+		return false, err
 	}
-	return true, r.finishDrain(ctx)
+	if r.cfg.Drain && caughtUp && queued == 0 {
+		return true, r.finishDrain(ctx)
+	}
+	return false, nil
 }
 
 // finishDrain ends a drain: every partition is read to its end, so all
