@@ -2,15 +2,29 @@ package event
 
 import (
 	"time"
+	"unicode"
+	"unicode/utf8"
 
 	"github.com/valyala/fastjson"
 )
 
-// MaxIDLength bounds identifiers, so one bad publisher cannot blow up state.
-const MaxIDLength = 256
+// Limits of SPEC §2: events beyond them are bad_value.
+const (
+	// MaxIDLength bounds identifiers, so one bad publisher cannot blow up state.
+	MaxIDLength = 256
+	// MaxFuture is how far ahead of the processing clock occurred_at may be.
+	MaxFuture = 5 * time.Minute
+	// MaxQuantity bounds a subscription's seats: sums over a tenant's
+	// subscriptions can then never overflow.
+	MaxQuantity = 10_000_000
+)
 
-// MaxFuture is how far ahead of the processing clock occurred_at may be.
-const MaxFuture = 5 * time.Minute
+// MinYear and MaxYear bound occurred_at (UTC): the days ClickHouse's Date
+// holds, and far inside what int64 nanoseconds hold (years 1678–2262).
+const (
+	MinYear = 1970
+	MaxYear = 2105
+)
 
 // Decoder decodes events. It reuses its parser between calls, so it is not
 // safe for concurrent use: use one per goroutine.
@@ -72,7 +86,7 @@ func (f *fields) event(now int64, dates *dateCache, ev *Event) *Rejection {
 	case "usage":
 		ev.Kind = Usage
 	default:
-		return reject(UnknownType, "type %q is not subscription, assignment or usage", typ)
+		return reject(UnknownType, "type %.64q is not subscription, assignment or usage", typ)
 	}
 	switch v := f.get(fieldV); {
 	case v.kind == kindNone:
@@ -81,7 +95,7 @@ func (f *fields) event(now int64, dates *dateCache, ev *Event) *Rejection {
 		return reject(BadValue, "v must be a number")
 	default:
 		if n, ok := v.int64(); !ok || n != 1 {
-			return reject(UnknownVersion, "v %s is not a known version (1)", v.b)
+			return reject(UnknownVersion, "v %.20s is not a known version (1)", v.b)
 		}
 	}
 	if ev.EventID, r = id(f, fieldEventID); r != nil {
@@ -94,9 +108,8 @@ func (f *fields) event(now int64, dates *dateCache, ev *Event) *Rejection {
 	if r != nil {
 		return r
 	}
-	var ok bool
-	if ev.OccurredAt, ok = dates.parseTime(at); !ok {
-		return reject(BadValue, "occurred_at %q is not an RFC 3339 time", at)
+	if ev.OccurredAt, r = dates.parseTime(at); r != nil {
+		return r
 	}
 	if ev.OccurredAt > now+int64(MaxFuture) {
 		return reject(FutureTimestamp, "occurred_at %s is more than %s ahead of the clock", at, MaxFuture)
@@ -131,16 +144,18 @@ func (f *fields) event(now int64, dates *dateCache, ev *Event) *Rejection {
 		if ev.PartnerID, r = str(f, fieldPartnerID, false); r != nil {
 			return r
 		}
-		if len(ev.PartnerID) > MaxIDLength {
-			return reject(BadValue, "partner_id is longer than %d bytes", MaxIDLength)
+		if ev.PartnerID != "" {
+			if r := checkID(fieldPartnerID, ev.PartnerID); r != nil {
+				return r
+			}
 		}
 		qv := f.get(fieldQuantity)
 		if qv.kind == kindNone {
 			return reject(MissingField, "quantity is missing")
 		}
 		q, ok := qv.int64()
-		if qv.kind != kindNumber || !ok || q < 0 {
-			return reject(BadValue, "quantity must be a whole number >= 0, got %s", qv.b)
+		if qv.kind != kindNumber || !ok || q < 0 || q > MaxQuantity {
+			return reject(BadValue, "quantity must be a whole number from 0 to %d, got %.40s", MaxQuantity, qv.b)
 		}
 		ev.Quantity = q
 		st, r := str(f, fieldStatus, true)
@@ -148,7 +163,7 @@ func (f *fields) event(now int64, dates *dateCache, ev *Event) *Rejection {
 			return r
 		}
 		if ev.Status, ok = ParseStatus(st); !ok {
-			return reject(BadValue, "status %q is not one of active, grace, disabled, deprovisioned, suspended, upgraded, cancelled", st)
+			return reject(BadValue, "status %.64q is not one of active, grace, disabled, deprovisioned, suspended, upgraded, cancelled", st)
 		}
 		if ev.Trial, r = boolean(f, fieldTrial, false); r != nil {
 			return r
@@ -179,10 +194,33 @@ func id(f *fields, key field) (string, *Rejection) {
 	if s == "" {
 		return "", reject(MissingField, "%s is empty", key)
 	}
+	return s, checkID(key, s)
+}
+
+// checkID holds a non-empty identifier to SPEC §2's limits: at most
+// MaxIDLength bytes of valid UTF-8 with no control characters. Both
+// decoding paths end here, so both refuse the same identifiers.
+func checkID(key field, s string) *Rejection {
 	if len(s) > MaxIDLength {
-		return "", reject(BadValue, "%s is longer than %d bytes", key, MaxIDLength)
+		return reject(BadValue, "%s is longer than %d bytes", key, MaxIDLength)
 	}
-	return s, nil
+	for i := 0; i < len(s); i++ {
+		switch c := s[i]; {
+		case c < 0x20 || c == 0x7f:
+			return reject(BadValue, "%s has a control character (byte %d)", key, i)
+		case c >= utf8.RuneSelf: // rare: the rest the slow way
+			if !utf8.ValidString(s[i:]) {
+				return reject(BadValue, "%s is not valid UTF-8", key)
+			}
+			for j, r := range s[i:] {
+				if unicode.IsControl(r) {
+					return reject(BadValue, "%s has a control character (byte %d)", key, i+j)
+				}
+			}
+			return nil
+		}
+	}
+	return nil
 }
 
 func boolean(f *fields, key field, required bool) (bool, *Rejection) {

@@ -128,3 +128,62 @@ func BenchmarkDecodeUsage(b *testing.B) {
 		i++
 	}
 }
+
+// TestDecodeRefusesBeyondLimits holds both decoding paths to SPEC §2's
+// limits: each case is sent as it is (the scanner's path) and with an
+// escaped extra field, which sends it to the full parser.
+func TestDecodeRefusesBeyondLimits(t *testing.T) {
+	usage := func(field, value string) string {
+		ev := map[string]string{"event_id": `"e"`, "occurred_at": `"2026-10-02T00:00:00Z"`, "tenant_id": `"t"`, "user_id": `"u"`, "workload": `"teams"`}
+		ev[field] = value
+		return `{"type":"usage","v":1,"event_id":` + ev["event_id"] + `,"occurred_at":` + ev["occurred_at"] + `,"tenant_id":` + ev["tenant_id"] +
+			`,"user_id":` + ev["user_id"] + `,"workload":` + ev["workload"] + `}`
+	}
+	subscription := func(partner, quantity string) string {
+		return `{"type":"subscription","v":1,"event_id":"e","occurred_at":"2026-10-02T00:00:00Z","tenant_id":"t","subscription_id":"s","sku":"S","partner_id":` +
+			partner + `,"quantity":` + quantity + `,"status":"active"}`
+	}
+	cases := []struct {
+		name   string
+		json   string
+		reason event.Reason // "" for accepted
+	}{
+		{"year 9999", usage("occurred_at", `"9999-12-31T23:59:59Z"`), event.BadValue},
+		{"year 2611", usage("occurred_at", `"2611-03-01T00:00:00Z"`), event.BadValue},
+		{"year 1441", usage("occurred_at", `"1441-01-01T00:00:00Z"`), event.BadValue},
+		{"before 1970 by offset", usage("occurred_at", `"1970-01-01T00:30:00+01:00"`), event.BadValue},
+		{"1970 exactly", usage("occurred_at", `"1970-01-01T00:00:00Z"`), ""},
+		{"2105 is in the future", usage("occurred_at", `"2105-12-31T23:59:59Z"`), event.FutureTimestamp},
+		{"control character raw", usage("user_id", "\"u\x7f1\""), event.BadValue},
+		{"control character escaped", usage("tenant_id", `"t\u0001"`), event.BadValue},
+		{"C1 control character", usage("user_id", `"u\u0085"`), event.BadValue},
+		{"newline escaped", usage("event_id", `"e\n"`), event.BadValue},
+		{"invalid UTF-8", usage("user_id", "\"u\xff\xfe\""), event.BadValue},
+		{"truncated UTF-8", usage("workload", "\"teams\xc3\""), event.BadValue},
+		{"valid UTF-8", usage("user_id", `"utilisateur-é-名"`), ""},
+		{"partner_id control character", subscription(`"p\u0007"`, "1"), event.BadValue},
+		{"partner_id invalid UTF-8", subscription("\"p\xc0\"", "1"), event.BadValue},
+		{"quantity at the limit", subscription(`"p"`, "10000000"), ""},
+		{"quantity over the limit", subscription(`"p"`, "10000001"), event.BadValue},
+		{"quantity int64 max", subscription(`"p"`, "9223372036854775807"), event.BadValue},
+		{"quantity beyond int64", subscription(`"p"`, "92233720368547758070"), event.BadValue},
+	}
+	for _, c := range cases {
+		for _, path := range []struct{ name, json string }{
+			{"scanner", c.json},
+			{"parser", strings.Replace(c.json, "{", `{"x":"\"",`, 1)},
+		} {
+			t.Run(c.name+"/"+path.name, func(t *testing.T) {
+				var d event.Decoder
+				var ev event.Event
+				r := d.Decode([]byte(path.json), now, &ev)
+				switch {
+				case c.reason == "" && r != nil:
+					t.Errorf("%q: rejected: %v", path.json, r)
+				case c.reason != "" && (r == nil || r.Reason != c.reason):
+					t.Errorf("%q: got %v, want %s", path.json, r, c.reason)
+				}
+			})
+		}
+	}
+}

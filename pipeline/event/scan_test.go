@@ -112,15 +112,23 @@ func TestParseTimeAgreesWithTimeParse(t *testing.T) {
 		ts := time.Unix(rng.Int64N(int64(290*365*86400)), rng.Int64N(1e9)).UTC()
 		cases = append(cases, ts.Format(time.RFC3339Nano), ts.Format(time.RFC3339))
 	}
+	cases = append(cases, "2105-12-31T23:59:59.999999999Z", "2105-12-31T23:00:00-01:00", "2106-01-01T00:00:00Z", "1970-01-01T00:30:00+01:00",
+		"9999-12-31T23:59:59Z", "2611-03-01T00:00:00Z", "1441-01-01T00:00:00Z", "0000-01-01T00:00:00Z")
 	var dates dateCache // each case after the one before, and alone
 	for _, s := range cases {
-		got, ok := dates.parseTime(s)
-		if again, okAgain := new(dateCache).parseTime(s); again != got || okAgain != ok {
-			t.Fatalf("%q: %d %v after the case before, %d %v alone", s, got, ok, again, okAgain)
+		got, rej := dates.parseTime(s)
+		ok := rej == nil
+		if again, rejAgain := new(dateCache).parseTime(s); again != got || (rejAgain == nil) != ok {
+			t.Fatalf("%q: %d %v after the case before, %d %v alone", s, got, rej, again, rejAgain)
 		}
+		// time.Parse, within the years the contract allows
 		want, err := time.Parse(time.RFC3339Nano, s)
-		if ok != (err == nil) || ok && got != want.UnixNano() {
-			t.Errorf("%q: parseTime %d %v; time.Parse %v %v", s, got, ok, want, err)
+		inRange := err == nil && want.UTC().Year() >= MinYear && want.UTC().Year() <= MaxYear
+		if ok != inRange || ok && got != want.UnixNano() {
+			t.Errorf("%q: parseTime %d %v; time.Parse %v %v", s, got, rej, want, err)
+		}
+		if !ok && rej.Reason != BadValue {
+			t.Errorf("%q: reason %s, want %s", s, rej.Reason, BadValue)
 		}
 	}
 }
@@ -173,7 +181,7 @@ func BenchmarkScanString(b *testing.B) {
 func BenchmarkParseTime(b *testing.B) {
 	var dates dateCache
 	for b.Loop() {
-		if _, ok := dates.parseTime("2026-10-02T14:31:07.5Z"); !ok {
+		if _, r := dates.parseTime("2026-10-02T14:31:07.5Z"); r != nil {
 			b.Fatal("not parsed")
 		}
 	}

@@ -11,19 +11,24 @@ type dateCache struct {
 	days int64
 }
 
-// parseTime reads an RFC 3339 time as Unix nanoseconds. The usual UTC
-// form, 2006-01-02T15:04:05[.fraction]Z, is read directly (time.Parse
-// costs more than the rest of an event's decoding); every other form goes
-// to time.Parse, whose rules the direct path follows.
-func (c *dateCache) parseTime(s string) (int64, bool) {
+// parseTime reads an RFC 3339 time as Unix nanoseconds, refusing times
+// outside the years MinYear–MaxYear. The usual UTC form,
+// 2006-01-02T15:04:05[.fraction]Z, is read directly (time.Parse costs more
+// than the rest of an event's decoding); every other form goes to
+// time.Parse, whose rules the direct path follows.
+func (c *dateCache) parseTime(s string) (int64, *Rejection) {
 	if ns, ok := c.parseUTC(s); ok {
-		return ns, true
+		return ns, nil
 	}
 	t, err := time.Parse(time.RFC3339Nano, s)
 	if err != nil {
-		return 0, false
+		return 0, reject(BadValue, "occurred_at %.64q is not an RFC 3339 time", s)
 	}
-	return t.UnixNano(), true
+	// checked before UnixNano, which wraps outside the years 1678–2262
+	if y := t.UTC().Year(); y < MinYear || y > MaxYear {
+		return 0, reject(BadValue, "occurred_at %.64q is outside the years %d–%d", s, MinYear, MaxYear)
+	}
+	return t.UnixNano(), nil
 }
 
 func (c *dateCache) parseUTC(s string) (int64, bool) {
@@ -69,8 +74,8 @@ func parseDate(s string) (int64, bool) {
 	month, ok3 := twoDigits(s[5], s[6])
 	day, ok4 := twoDigits(s[8], s[9])
 	year := century*100 + yy
-	// years outside [1970, 2261] go the slow way: nanoseconds overflow past 2262
-	if !(ok1 && ok2 && ok3 && ok4) || year < 1970 || year > 2261 || month < 1 || month > 12 || day < 1 ||
+	// years outside [MinYear, MaxYear] go the slow way, which refuses them
+	if !(ok1 && ok2 && ok3 && ok4) || year < MinYear || year > MaxYear || month < 1 || month > 12 || day < 1 ||
 		day > daysIn(year, month) { // time.Parse refuses April 31
 		return 0, false
 	}
