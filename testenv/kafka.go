@@ -150,3 +150,19 @@ func kafkaContainer(ctx context.Context) ([]string, error) {
 	kafkaShared.brokers = []string{endpoint}
 	return kafkaShared.brokers, nil
 }
+
+// SetTopicConfig sets one of topic's configs (e.g. max.message.bytes).
+func (k *Kafka) SetTopicConfig(t testing.TB, topic, name, value string) {
+	t.Helper()
+	client := &kafka.Client{Addr: kafka.TCP(k.Brokers...), Timeout: 10 * time.Second}
+	resp, err := client.IncrementalAlterConfigs(context.Background(), &kafka.IncrementalAlterConfigsRequest{
+		Resources: []kafka.IncrementalAlterConfigsRequestResource{{ResourceType: kafka.ResourceTypeTopic, ResourceName: topic,
+			Configs: []kafka.IncrementalAlterConfigsRequestConfig{{Name: name, Value: value, ConfigOperation: kafka.ConfigOperationSet}}}},
+	})
+	if err == nil && len(resp.Resources) == 1 {
+		err = resp.Resources[0].Error
+	}
+	if err != nil {
+		t.Fatalf("set %s=%s on topic %s: %v", name, value, topic, err)
+	}
+}

@@ -16,6 +16,7 @@ import (
 	"github.com/seatflow/seatflow/localch/launch"
 	"github.com/seatflow/seatflow/localkafka"
 	"github.com/seatflow/seatflow/pipeline/event"
+	"github.com/seatflow/seatflow/pipeline/figures"
 	"github.com/seatflow/seatflow/pipeline/runner"
 )
 
@@ -89,6 +90,7 @@ func devCommand(app *kingpin.Application) (string, func(context.Context) error) 
 			ch:    &clickhouseFlags{dsn: ch.URL(), database: db},
 			group: "seatflow", flush: 2 * time.Second, checkpoint: 15 * time.Second,
 			lateness: time.Hour, horizon: 7 * 24 * time.Hour, userActivity: true, metricsAddr: *metricsAddr,
+			limits: figures.DefaultLimits,
 		}
 		log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
 		started := make(chan *runner.Runner, 1)

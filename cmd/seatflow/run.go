@@ -10,6 +10,7 @@ import (
 	httppprof "net/http/pprof"
 	"os"
 	"runtime/pprof"
+	"strconv"
 	"time"
 
 	"github.com/alecthomas/kingpin/v2"
@@ -17,6 +18,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
+	"github.com/seatflow/seatflow/pipeline/figures"
 	"github.com/seatflow/seatflow/pipeline/runner"
 )
 
@@ -31,6 +33,7 @@ type runFlags struct {
 	lateness, horizon time.Duration
 	maxSkew           time.Duration
 	userActivity      bool
+	limits            figures.Limits
 	drain             bool
 	metricsAddr       string
 	cpuProfile        string
@@ -46,6 +49,9 @@ func addRunFlags(cmd *kingpin.CmdClause) *runFlags {
 	cmd.Flag("horizon", "Restatement horizon: late events up to this far before the watermark rewrite closed days; older ones are too_late.").Default("168h").DurationVar(&f.horizon)
 	cmd.Flag("max-skew", "How far a partition may run ahead of the slowest busy one before it waits for it (watermark alignment: a backfill recomputes fewer days); 0 turns it off.").Default("24h").DurationVar(&f.maxSkew)
 	cmd.Flag("user-activity", "Write user_activity, the per-user detail: a row per user, workload and day with activity, up to one per usage event. --no-user-activity writes every other table the same, for deployments that must not hold per-user data or do not need it.").Default("true").BoolVar(&f.userActivity)
+	cmd.Flag("limit.users-per-tenant", "Most distinct users one tenant may have; events of further users are limit_exceeded dead letters.").Default(strconv.Itoa(figures.DefaultLimits.Users)).IntVar(&f.limits.Users)
+	cmd.Flag("limit.subscriptions-per-tenant", "Most subscriptions one tenant may have; further ones are limit_exceeded dead letters.").Default(strconv.Itoa(figures.DefaultLimits.Subscriptions)).IntVar(&f.limits.Subscriptions)
+	cmd.Flag("limit.skus-per-tenant", "Most SKUs one tenant may have subscriptions or assignments of; further ones are limit_exceeded dead letters.").Default(strconv.Itoa(figures.DefaultLimits.SKUs)).IntVar(&f.limits.SKUs)
 	cmd.Flag("metrics.listen-address", "Address of /metrics, /healthz and /readyz.").Default("127.0.0.1:9464").StringVar(&f.metricsAddr)
 	cmd.Flag("debug.cpuprofile", "Write a CPU profile (pprof) of the run to this file.").Default("").StringVar(&f.cpuProfile)
 	cmd.Flag("drain", "Consume to the end of every partition, flush, checkpoint and exit 0 (backfills, tests).").BoolVar(&f.drain)
@@ -90,6 +96,11 @@ func (f *runFlags) start(ctx context.Context, log *slog.Logger, started func(*ru
 	if f.maxSkew < 0 {
 		return nil, fmt.Errorf("--max-skew (%s) must not be negative; 0 turns alignment off", f.maxSkew)
 	}
+	for flag, v := range map[string]int{"--limit.users-per-tenant": f.limits.Users, "--limit.subscriptions-per-tenant": f.limits.Subscriptions, "--limit.skus-per-tenant": f.limits.SKUs} {
+		if v < 1 {
+			return nil, fmt.Errorf("%s (%d) must be at least 1", flag, v)
+		}
+	}
 	maxSkew := f.maxSkew
 	if maxSkew == 0 {
 		maxSkew = -1 // no limit, in figures' terms
@@ -108,7 +119,7 @@ func (f *runFlags) start(ctx context.Context, log *slog.Logger, started func(*ru
 		Brokers: f.kafka.brokerList(), LicenseTopic: f.kafka.licenseTopic, UsageTopic: f.kafka.usageTopic,
 		DeadLetterTopic: f.kafka.deadTopic, Group: f.group, Database: f.ch.database,
 		FlushInterval: f.flush, CheckpointInterval: f.checkpoint, Lateness: f.lateness, Horizon: f.horizon,
-		MaxSkew: maxSkew, NoUserActivity: !f.userActivity, Drain: f.drain, Catalog: cat, Log: log, Metrics: metrics,
+		MaxSkew: maxSkew, NoUserActivity: !f.userActivity, Limits: f.limits, Drain: f.drain, Catalog: cat, Log: log, Metrics: metrics,
 	}, conn)
 	if err != nil {
 		return nil, err

@@ -17,10 +17,17 @@ const (
 	FutureTimestamp  Reason = "future_timestamp"
 	TooLate          Reason = "too_late"
 	TooManyWorkloads Reason = "too_many_workloads"
+	KeyMismatch      Reason = "key_mismatch"
+	LimitExceeded    Reason = "limit_exceeded"
+	// BatchTooLarge: a whole record batch that decompresses beyond any
+	// sane size (a compression bomb); its dead letter is the batch as
+	// stored, its offset the batch's first.
+	BatchTooLarge Reason = "batch_too_large"
 )
 
 // Reasons lists every reason, for metrics and documentation.
-var Reasons = []Reason{MalformedJSON, NotAnObject, MissingField, BadValue, UnknownType, UnknownVersion, FutureTimestamp, TooLate, TooManyWorkloads}
+var Reasons = []Reason{MalformedJSON, NotAnObject, MissingField, BadValue, UnknownType, UnknownVersion, FutureTimestamp, TooLate, TooManyWorkloads,
+	KeyMismatch, LimitExceeded, BatchTooLarge}
 
 // Rejection is a rejected event's error: a reason and a detail for people.
 type Rejection struct {
@@ -32,4 +39,14 @@ func (r *Rejection) Error() string { return string(r.Reason) + ": " + r.Detail }
 
 func reject(reason Reason, format string, args ...any) *Rejection {
 	return &Rejection{Reason: reason, Detail: fmt.Sprintf(format, args...)}
+}
+
+// CheckKey refuses an event whose message key is not its tenant_id: the
+// key picks the partition, and a tenant's events must all share one
+// partition number (SPEC §2), or its figures would be split between units.
+func CheckKey(key []byte, ev *Event) *Rejection {
+	if string(key) == ev.TenantID {
+		return nil
+	}
+	return reject(KeyMismatch, "the message key %.64q is not the tenant_id %q", key, ev.TenantID)
 }

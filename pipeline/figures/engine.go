@@ -57,7 +57,22 @@ type Config struct {
 	// deployment may not want, and at about one row per usage event it is
 	// the largest part of the output.
 	NoUserActivity bool
+	// Limits bound each tenant's state; zero fields take DefaultLimits'.
+	Limits Limits
 }
+
+// Limits bound one tenant's state (SPEC §2): an event that would grow a
+// tenant past them is refused as limit_exceeded and changes nothing, so a
+// publisher sending random IDs cannot grow memory until the process dies.
+type Limits struct {
+	Users         int // distinct user_ids seen
+	Subscriptions int
+	SKUs          int // SKUs with a subscription or an assignment
+}
+
+// DefaultLimits fit the largest real tenants with room to spare: a few
+// hundred thousand users, a few hundred subscriptions, tens of SKUs.
+var DefaultLimits = Limits{Users: 5_000_000, Subscriptions: 10_000, SKUs: 1_000}
 
 // ErrAhead means the event's day is too far ahead for the engine's 64-day
 // bitmaps. The caller should Flush (rows not yet written hold old days in
@@ -90,6 +105,7 @@ type Engine struct {
 	lateness int64  // cfg's, with the defaults applied
 	horizon  int64
 	maxSkew  int64 // 0: no limit
+	limits   Limits
 
 	workloads []string // workload id → canonical name
 	// workloadsByLen: a workload's names (its own, and the catalog's
@@ -181,6 +197,18 @@ func New(cfg Config) (*Engine, error) {
 	case cfg.MaxSkew < 0:
 		cfg.MaxSkew = 0
 	}
+	def := DefaultLimits
+	for _, l := range []struct {
+		v   *int
+		def int
+	}{{&cfg.Limits.Users, def.Users}, {&cfg.Limits.Subscriptions, def.Subscriptions}, {&cfg.Limits.SKUs, def.SKUs}} {
+		if *l.v == 0 {
+			*l.v = l.def
+		}
+	}
+	if cfg.Limits.Users < 0 || cfg.Limits.Subscriptions < 0 || cfg.Limits.SKUs < 0 {
+		return nil, fmt.Errorf("figures: limits %+v must not be negative", cfg.Limits)
+	}
 	if cfg.Lateness < 0 || cfg.Horizon < 0 {
 		return nil, fmt.Errorf("figures: lateness %s and horizon %s must not be negative", cfg.Lateness, cfg.Horizon)
 	}
@@ -190,7 +218,7 @@ func New(cfg Config) (*Engine, error) {
 		return nil, fmt.Errorf("figures: a %s horizon and %s lateness need %d days of history; at most %d fit", cfg.Horizon, cfg.Lateness, need, bits)
 	}
 	e := &Engine{
-		cfg: given, lateness: int64(cfg.Lateness), horizon: int64(cfg.Horizon), maxSkew: int64(cfg.MaxSkew),
+		cfg: given, lateness: int64(cfg.Lateness), horizon: int64(cfg.Horizon), maxSkew: int64(cfg.MaxSkew), limits: cfg.Limits,
 		skus:    map[string]*skuInfo{},
 		tenants: map[string]*tenant{}, sources: map[int32]*source{},
 		watermark: math.MinInt64, slowest: math.MinInt64, maxTime: math.MinInt64, closed: math.MinInt32,
@@ -374,6 +402,11 @@ func (e *Engine) Apply(src int32, ev *event.Event) (Outcome, *event.Rejection, e
 			return 0, nil, ErrSkew
 		}
 	}
+	t := e.tenant(ev.TenantID)
+	u, w, r := e.admit(t, ev)
+	if r != nil {
+		return 0, r, nil // before the source's high mark: a rejected event moves no watermark
+	}
 	// The source's high mark moves first: when this source was holding the
 	// watermark back, the event itself may let the bitmaps slide.
 	e.advanceSource(src, ev.OccurredAt)
@@ -382,14 +415,11 @@ func (e *Engine) Apply(src int32, ev *event.Event) (Outcome, *event.Rejection, e
 			return 0, nil, err
 		}
 	}
-	t := e.tenant(ev.TenantID)
 	switch ev.Kind {
 	case event.Usage:
-		if r := e.applyUsage(t, ev, day); r != nil {
-			return 0, r, nil
-		}
+		e.applyUsage(t, u, w, ev, day)
 	case event.Assignment:
-		e.applyAssignment(t, ev, day)
+		e.applyAssignment(t, u, ev, day)
 	case event.Subscription:
 		e.applySubscription(t, ev, day)
 	}
@@ -403,6 +433,41 @@ func (e *Engine) Apply(src int32, ev *event.Event) (Outcome, *event.Rejection, e
 		e.maxTime = ev.OccurredAt
 	}
 	return outcome, nil, nil
+}
+
+// admit refuses an event that would grow tenant t past the limits (or the
+// engine past MaxWorkloads) before it changes anything, and finds the
+// event's user index and, for usage, its workload id.
+func (e *Engine) admit(t *tenant, ev *event.Event) (u uint32, w uint8, r *event.Rejection) {
+	lim := &e.limits
+	if ev.Kind == event.Subscription && t.subs[ev.SubscriptionID] == nil && len(t.subs) >= lim.Subscriptions {
+		return 0, 0, limitExceeded("subscriptions", lim.Subscriptions)
+	}
+	if ev.Kind != event.Usage && t.skus[ev.SKU] == nil && len(t.skus) >= lim.SKUs {
+		return 0, 0, limitExceeded("SKUs", lim.SKUs)
+	}
+	if ev.Kind == event.Subscription {
+		return 0, 0, nil
+	}
+	fp := fingerprint(ev.UserID)
+	u, known := t.users.find(fp)
+	if !known && t.users.len() >= lim.Users {
+		return 0, 0, limitExceeded("users", lim.Users)
+	}
+	if ev.Kind == event.Usage {
+		var ok bool
+		if w, ok = e.workloadIDOf(ev.Workload); !ok { // an alias finds its workload's id
+			return 0, 0, &event.Rejection{Reason: event.TooManyWorkloads, Detail: "more than 64 distinct workloads; add known ones to the SKU catalog"}
+		}
+	}
+	if !known {
+		u = t.users.add(fp)
+	}
+	return u, w, nil
+}
+
+func limitExceeded(what string, limit int) *event.Rejection {
+	return &event.Rejection{Reason: event.LimitExceeded, Detail: fmt.Sprintf("the tenant already has %d %s, its limit", limit, what)}
 }
 
 func (e *Engine) advanceSource(src int32, at int64) {
@@ -455,6 +520,18 @@ func (e *Engine) shift(by event.Day) {
 }
 
 func fingerprint(userID string) uint64 { return xxhash.Sum64String(userID) }
+
+// Tenants counts the tenants tracked.
+func (e *Engine) Tenants() int { return len(e.order) }
+
+// TenantSKUs counts the (tenant, SKU) pairs tracked.
+func (e *Engine) TenantSKUs() int {
+	n := 0
+	for _, t := range e.order {
+		n += len(t.skuOrder)
+	}
+	return n
+}
 
 // Users counts the users tracked, over all tenants.
 func (e *Engine) Users() int {

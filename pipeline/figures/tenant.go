@@ -40,20 +40,12 @@ func (e *Engine) tenant(id string) *tenant {
 	return t
 }
 
-func (t *tenant) user(userID string) uint32 {
-	i, _ := t.users.lookup(fingerprint(userID))
-	return i
-}
-
-func (e *Engine) applyUsage(t *tenant, ev *event.Event, day event.Day) *event.Rejection {
-	w, ok := e.workloadIDOf(ev.Workload) // an alias finds its workload's id
-	if !ok {
-		return &event.Rejection{Reason: event.TooManyWorkloads, Detail: "more than 64 distinct workloads; add known ones to the SKU catalog"}
-	}
+// applyUsage records user u's usage of workload w on day (both found by
+// admit).
+func (e *Engine) applyUsage(t *tenant, u uint32, w uint8, ev *event.Event, day event.Day) {
 	if int(w) >= e.catalogWorkloads {
 		e.stats.UnknownWorkloadEvents++
 	}
-	u := t.user(ev.UserID)
 	for int(w) >= len(t.act) {
 		t.act = append(t.act, nil)
 		t.firstUsage = append(t.firstUsage, math.MaxInt32)
@@ -73,7 +65,6 @@ func (e *Engine) applyUsage(t *tenant, ev *event.Event, day event.Day) *event.Re
 	if day < t.firstUsage[w] {
 		t.firstUsage[w] = day
 	}
-	return nil
 }
 
 // growTo extends a column to n entries, growing capacity by 1/4 rather
@@ -134,9 +125,8 @@ func (t *tenant) sku(e *Engine, name string, day event.Day) *tenantSKU {
 	return ts
 }
 
-func (e *Engine) applyAssignment(t *tenant, ev *event.Event, day event.Day) {
+func (e *Engine) applyAssignment(t *tenant, u uint32, ev *event.Event, day event.Day) {
 	ts := t.sku(e, ev.SKU, day)
-	u := t.user(ev.UserID)
 	if int(u) >= len(ts.state) {
 		ts.state = growTo(ts.state, int(u)+1)
 	}

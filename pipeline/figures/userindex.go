@@ -14,19 +14,26 @@ type userIndex struct {
 	slots []uint32 // 0: empty; else index+1
 }
 
-// lookup returns the index of fp, adding it if new.
-func (x *userIndex) lookup(fp uint64) (uint32, bool) {
+// find returns the index of fp, if it is there.
+func (x *userIndex) find(fp uint64) (uint32, bool) {
 	if len(x.slots) == 0 {
-		x.slots = make([]uint32, 16)
+		return 0, false
 	}
 	for i := x.home(fp); ; i = x.next(i) {
 		s := x.slots[i]
 		if s == 0 {
-			break
+			return 0, false
 		}
 		if x.fps[s-1] == fp {
 			return s - 1, true
 		}
+	}
+}
+
+// add adds fp, which must not be there, and returns its index.
+func (x *userIndex) add(fp uint64) uint32 {
+	if len(x.slots) == 0 {
+		x.slots = make([]uint32, 16)
 	}
 	idx := uint32(len(x.fps))
 	x.fps = growTo(x.fps, len(x.fps)+1)
@@ -36,7 +43,7 @@ func (x *userIndex) lookup(fp uint64) (uint32, bool) {
 	} else {
 		x.place(fp, idx)
 	}
-	return idx, false
+	return idx
 }
 
 func (x *userIndex) home(fp uint64) uint64 {

@@ -17,8 +17,13 @@ type Metrics struct {
 	SinkErrors    *prometheus.CounterVec // table
 	FlushDuration prometheus.Histogram
 	StateUsers    prometheus.Gauge
-	Checkpoint    prometheus.Histogram
-	Unknown       *prometheus.CounterVec // what: sku | workload
+	StateTenants  prometheus.Gauge
+	StateSKUs     prometheus.Gauge
+	// DeadLetters: dead letters written whole, cut to a prefix (too large
+	// for the topic), or lost (the topic refused even the prefix).
+	DeadLetters *prometheus.CounterVec // outcome: written | truncated | failed
+	Checkpoint  prometheus.Histogram
+	Unknown     *prometheus.CounterVec // what: sku | workload
 }
 
 // NewMetrics registers the metrics with reg.
@@ -33,6 +38,9 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 		SinkErrors:    prometheus.NewCounterVec(prometheus.CounterOpts{Name: "seatflow_sink_errors_total", Help: "Failed ClickHouse inserts and checkpoint saves (retried), by table."}, []string{"table"}),
 		FlushDuration: prometheus.NewHistogram(prometheus.HistogramOpts{Name: "seatflow_sink_flush_duration_seconds", Help: "Time to compute and write one flush.", Buckets: prometheus.ExponentialBuckets(0.005, 2, 14)}),
 		StateUsers:    prometheus.NewGauge(prometheus.GaugeOpts{Name: "seatflow_state_users", Help: "Users tracked in the figure state."}),
+		StateTenants:  prometheus.NewGauge(prometheus.GaugeOpts{Name: "seatflow_state_tenants", Help: "Tenants tracked in the figure state."}),
+		StateSKUs:     prometheus.NewGauge(prometheus.GaugeOpts{Name: "seatflow_state_tenant_skus", Help: "(tenant, SKU) pairs tracked in the figure state."}),
+		DeadLetters:   prometheus.NewCounterVec(prometheus.CounterOpts{Name: "seatflow_dead_letters_total", Help: "Dead letters by outcome: written whole, truncated (a prefix kept: too large for the topic), failed (not written, logged)."}, []string{"outcome"}),
 		Checkpoint:    prometheus.NewHistogram(prometheus.HistogramOpts{Name: "seatflow_checkpoint_duration_seconds", Help: "Time to write a checkpoint (state + offsets).", Buckets: prometheus.ExponentialBuckets(0.01, 2, 14)}),
 		Unknown:       prometheus.NewCounterVec(prometheus.CounterOpts{Name: "seatflow_events_unknown_total", Help: "Accepted events the SKU catalog does not describe: what = sku | workload."}, []string{"what"}),
 	}
@@ -41,6 +49,10 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 	for _, r := range event.Reasons {
 		m.Rejected.WithLabelValues(string(r))
 	}
-	reg.MustRegister(m.Consumed, m.Rejected, m.Late, m.Lag, m.Watermark, m.SinkRows, m.SinkErrors, m.FlushDuration, m.StateUsers, m.Checkpoint, m.Unknown)
+	for _, o := range []string{"written", "truncated", "failed"} {
+		m.DeadLetters.WithLabelValues(o)
+	}
+	reg.MustRegister(m.Consumed, m.Rejected, m.Late, m.Lag, m.Watermark, m.SinkRows, m.SinkErrors, m.FlushDuration, m.StateUsers,
+		m.StateTenants, m.StateSKUs, m.DeadLetters, m.Checkpoint, m.Unknown)
 	return m
 }

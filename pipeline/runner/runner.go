@@ -38,7 +38,8 @@ type Config struct {
 	Lateness, Horizon                         time.Duration
 	MaxSkew                                   time.Duration // see figures.Config
 	NoUserActivity                            bool          // see figures.Config
-	Drain                                     bool          // stop once every partition is read to its end
+	Limits                                    figures.Limits
+	Drain                                     bool // stop once every partition is read to its end
 	Catalog                                   *catalog.Catalog
 	Log                                       *slog.Logger
 	Metrics                                   *Metrics
@@ -134,7 +135,7 @@ func New(cfg Config, ch driver.Conn) (*Runner, error) {
 	if len(cfg.Brokers) == 0 {
 		return nil, errors.New("no Kafka brokers: set --kafka.brokers")
 	}
-	engine, err := figures.New(figures.Config{Catalog: cfg.Catalog, Lateness: cfg.Lateness, Horizon: cfg.Horizon, MaxSkew: cfg.MaxSkew, NoUserActivity: cfg.NoUserActivity})
+	engine, err := figures.New(figures.Config{Catalog: cfg.Catalog, Lateness: cfg.Lateness, Horizon: cfg.Horizon, MaxSkew: cfg.MaxSkew, NoUserActivity: cfg.NoUserActivity, Limits: cfg.Limits})
 	if err != nil {
 		return nil, err
 	}
@@ -142,7 +143,6 @@ func New(cfg Config, ch driver.Conn) (*Runner, error) {
 		cfg: cfg, ch: ch, engine: engine,
 		writer: clickhouse.NewWriter(ch, cfg.Database),
 		cps:    clickhouse.NewCheckpoints(ch, cfg.Database, cfg.Group),
-		dlq:    deadletter.NewWriter(cfg.Brokers, cfg.DeadLetterTopic),
 		next:   map[tp]int64{}, pending: map[tp]*paused{}, lastCommit: map[tp]int64{},
 		positions: positions{next: map[tp]int64{}}, credits: map[tp]chan struct{}{}, spare: map[tp]chan spare{},
 		consumed: map[consumedKey]prometheus.Counter{},
@@ -179,10 +179,19 @@ func (r *Runner) source(t tp) int32 {
 // Run consumes until ctx ends (or, with Drain, until every partition is
 // read to its end), then flushes and checkpoints.
 func (r *Runner) Run(ctx context.Context) error {
-	defer r.dlq.Close()
 	if err := r.checkTopics(ctx); err != nil {
 		return err
 	}
+	dlq, err := deadletter.Open(ctx, deadletter.Config{Brokers: r.cfg.Brokers, Topic: r.cfg.DeadLetterTopic, Log: r.cfg.Log,
+		OnRetry: func(err error) {
+			r.ready.Store(false)
+			r.cfg.Log.Warn("write dead letters failed; retrying", "topic", r.cfg.DeadLetterTopic, "err", err)
+		}})
+	if err != nil {
+		return err
+	}
+	r.dlq = dlq
+	defer dlq.Close()
 	if _, err := clickhouse.Migrate(ctx, r.ch, r.cfg.Database); err != nil {
 		return err
 	}
@@ -573,6 +582,8 @@ func (r *Runner) flush(ctx context.Context, checkpoint bool) error {
 		m.Watermark.Set(float64(wm) / 1e9)
 	}
 	m.StateUsers.Set(float64(r.engine.Users()))
+	m.StateTenants.Set(float64(r.engine.Tenants()))
+	m.StateSKUs.Set(float64(r.engine.TenantSKUs()))
 	st := r.engine.Stats()
 	m.Unknown.WithLabelValues("sku").Add(float64(st.UnknownSKUEvents - r.stats.UnknownSKUEvents))
 	m.Unknown.WithLabelValues("workload").Add(float64(st.UnknownWorkloadEvents - r.stats.UnknownWorkloadEvents))
@@ -601,7 +612,8 @@ func (r *Runner) flush(ctx context.Context, checkpoint bool) error {
 // updateLag reads every partition's end, sets the lag gauges, marks
 // caught-up partitions idle, and says whether all are caught up.
 func (r *Runner) updateLag(ctx context.Context) (bool, error) {
-	req := &kafka.ListOffsetsRequest{Topics: map[string][]kafka.OffsetRequest{}}
+	// the end a read_committed fetch reaches: the last stable offset
+	req := &kafka.ListOffsetsRequest{Topics: map[string][]kafka.OffsetRequest{}, IsolationLevel: kafka.ReadCommitted}
 	for _, t := range r.allPartitions() {
 		req.Topics[t.topic] = append(req.Topics[t.topic], kafka.LastOffsetOf(t.partition))
 	}

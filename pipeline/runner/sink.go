@@ -108,12 +108,16 @@ func (r *Runner) write(ctx context.Context, w write) error {
 	m.SinkRows.WithLabelValues("workload_daily").Add(float64(len(w.rows.Workload)))
 	m.SinkRows.WithLabelValues("subscriptions").Add(float64(len(w.rows.Subscriptions)))
 	m.SinkRows.WithLabelValues("user_activity").Add(float64(w.rows.ActivityLen()))
-	if err := r.dlq.Write(ctx, w.dead); err != nil {
+	rep, err := r.dlq.Write(ctx, w.dead)
+	if err != nil {
 		return err
 	}
+	m.DeadLetters.WithLabelValues("written").Add(float64(rep.Written))
+	m.DeadLetters.WithLabelValues("truncated").Add(float64(rep.Truncated))
+	m.DeadLetters.WithLabelValues("failed").Add(float64(rep.Failed))
 	if len(w.dead) > 0 {
-		r.cfg.Log.Info("wrote dead letters", "topic", r.cfg.DeadLetterTopic, "count", len(w.dead),
-			"first_reason", w.dead[0].Reason, "first_detail", w.dead[0].Detail)
+		r.cfg.Log.Info("wrote dead letters", "topic", r.cfg.DeadLetterTopic, "count", len(w.dead), "truncated", rep.Truncated,
+			"failed", rep.Failed, "first_reason", w.dead[0].Reason, "first_detail", w.dead[0].Detail)
 	}
 	r.flushes.Add(1)
 	m.FlushDuration.Observe(time.Since(w.start).Seconds())
