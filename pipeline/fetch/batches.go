@@ -2,6 +2,7 @@ package fetch
 
 import (
 	"bytes"
+	"cmp"
 	"encoding/binary"
 	"errors"
 	"fmt"
@@ -22,8 +23,19 @@ const (
 	magicAt     = 16
 	crcEnd      = 21   // after the CRC, which starts at 17
 	controlBit  = 0x20 // attributes: a transaction marker, not data
+	txnBit      = 0x10 // attributes: written in a transaction
 	codecBits   = 0x07 // attributes: the compression codec
 )
+
+// MaxUncompressed bounds a record batch's records once decompressed: a
+// batch of a few hundred kilobytes can expand to gigabytes (a compression
+// bomb). Publishers' batches hold a megabyte or so before compression.
+const MaxUncompressed = 64 << 20
+
+// ErrBatchTooLarge: a batch's records decompress to more than
+// MaxUncompressed. It always will, so it is handed over as a Record with
+// this error rather than retried.
+var ErrBatchTooLarge = fmt.Errorf("its records decompress to more than %d MiB", MaxUncompressed>>20)
 
 var castagnoli = crc32.MakeTable(crc32.Castagnoli)
 
@@ -33,6 +45,9 @@ type decoder struct {
 	size  int    // the most a fetch's records took
 	src   bytes.Reader
 	batch kmsg.RecordBatch
+	// aborted: producers whose records are being skipped, up to their
+	// transaction's abort marker
+	aborted map[int64]bool
 }
 
 // decode hands each record at or after from in batches to each, in order,
@@ -41,16 +56,25 @@ type decoder struct {
 // The records' keys and values are put in arena, or in new space if it is
 // too small; the space they are in is returned, also with an error (the
 // records before it were handed over).
-func (d *decoder) decode(batches []byte, from int64, arena []byte, each func(Record)) (next int64, space []byte, err error) {
+//
+// Records of aborted transactions are skipped: aborts lists each aborted
+// transaction's producer and first offset in this fetch (as the broker
+// answers a read_committed fetch), and a producer's records are skipped
+// from its transaction's first offset to its abort marker.
+func (d *decoder) decode(batches []byte, from int64, arena []byte, aborts []kmsg.FetchResponseTopicPartitionAbortedTransaction, each func(Record)) (next int64, space []byte, err error) {
 	d.arena = arena[:0]
-	next, err = d.records(batches, from, each)
+	slices.SortFunc(aborts, func(a, b kmsg.FetchResponseTopicPartitionAbortedTransaction) int {
+		return cmp.Compare(a.FirstOffset, b.FirstOffset)
+	})
+	clear(d.aborted)
+	next, err = d.records(batches, from, aborts, each)
 	d.size = max(d.size, len(d.arena))
 	space, d.arena = d.arena, nil
 	return next, space, err
 }
 
 // records is decode's loop over the batches, into d.arena.
-func (d *decoder) records(batches []byte, from int64, each func(Record)) (next int64, err error) {
+func (d *decoder) records(batches []byte, from int64, aborts []kmsg.FetchResponseTopicPartitionAbortedTransaction, each func(Record)) (next int64, err error) {
 	next = from
 	for len(batches) >= batchHeader {
 		n := lengthEnd + int(int32(binary.BigEndian.Uint32(batches[8:lengthEnd])))
@@ -73,11 +97,39 @@ func (d *decoder) records(batches []byte, from int64, each func(Record)) (next i
 			return next, fmt.Errorf("record batch at offset %d: corrupt (CRC %08x, computed %08x)", b.FirstOffset, uint32(b.CRC), crc)
 		}
 		last := b.FirstOffset + int64(b.LastOffsetDelta)
-		if last < from || b.Attributes&controlBit != 0 {
+		for len(aborts) > 0 && aborts[0].FirstOffset <= last {
+			if d.aborted == nil {
+				d.aborted = map[int64]bool{}
+			}
+			d.aborted[aborts[0].ProducerID] = true
+			aborts = aborts[1:]
+		}
+		if b.Attributes&controlBit != 0 {
+			if d.aborted[b.ProducerID] && isAbortMarker(b) {
+				delete(d.aborted, b.ProducerID)
+			}
 			next = max(next, last+1)
 			continue
 		}
+		if last < from || b.Attributes&txnBit != 0 && d.aborted[b.ProducerID] {
+			next = max(next, last+1)
+			continue
+		}
+		if len(d.arena) >= MaxUncompressed/2 {
+			break // the fetch holds enough: the next one reads on from here
+		}
 		recs, err := d.uncompressed(b)
+		if errors.Is(err, ErrBatchTooLarge) {
+			if cap(d.arena) > MaxUncompressed/2 { // not kept for the next fetch
+				d.arena = append(make([]byte, 0, max(2*len(d.arena), 64<<10)), d.arena...)
+			}
+			start := len(d.arena)
+			d.arena = append(d.arena, raw...)
+			each(Record{Offset: b.FirstOffset, Value: d.arena[start:len(d.arena):len(d.arena)],
+				Err: fmt.Errorf("record batch at offsets %d-%d: %w", b.FirstOffset, last, err)})
+			next = max(next, last+1)
+			continue
+		}
 		if err != nil {
 			return next, fmt.Errorf("record batch at offset %d: %w", b.FirstOffset, err)
 		}
@@ -126,6 +178,10 @@ func (d *decoder) uncompressed(b *kmsg.RecordBatch) ([]byte, error) {
 		}
 		n, err := r.Read(d.arena[len(d.arena):cap(d.arena)])
 		d.arena = d.arena[:len(d.arena)+n]
+		if len(d.arena)-start > MaxUncompressed {
+			d.arena = d.arena[:start]
+			return nil, ErrBatchTooLarge
+		}
 		if errors.Is(err, io.EOF) {
 			return d.arena[start:], nil
 		}
@@ -133,6 +189,16 @@ func (d *decoder) uncompressed(b *kmsg.RecordBatch) ([]byte, error) {
 			return nil, fmt.Errorf("decompress %s: %w", codec, err)
 		}
 	}
+}
+
+// isAbortMarker reads a control batch's record: its key is a version and
+// a type, 0 for an abort, 1 for a commit.
+func isAbortMarker(b *kmsg.RecordBatch) bool {
+	if b.Attributes&codecBits != 0 {
+		return false // markers are never compressed
+	}
+	r, _, ok := readRecord(b.Records)
+	return ok && len(r.Key) >= 4 && binary.BigEndian.Uint16(r.Key[2:4]) == 0
 }
 
 // readRecord reads the first of recs (Kafka's record format v2): its

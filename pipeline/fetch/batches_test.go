@@ -3,6 +3,7 @@ package fetch
 import (
 	"bytes"
 	"encoding/binary"
+	"errors"
 	"fmt"
 	"slices"
 	"strings"
@@ -58,7 +59,7 @@ func records(first int64, n int) []Record {
 func decodeAll(t testing.TB, d *decoder, batches []byte, from int64) ([]Record, int64, error) {
 	t.Helper()
 	var got []Record
-	next, _, err := d.decode(batches, from, nil, func(r Record) { got = append(got, r) })
+	next, _, err := d.decode(batches, from, nil, nil, func(r Record) { got = append(got, r) })
 	return got, next, err
 }
 
@@ -182,7 +183,7 @@ func TestDecodeArena(t *testing.T) {
 		var d decoder
 		small, large := encode(t, 0, protocol.Attributes(codec), records(0, 50)...), encode(t, 50, protocol.Attributes(codec), records(50, 500)...)
 		var kept []Record
-		_, _, err := d.decode(small, 0, nil, func(r Record) { kept = append(kept, r) })
+		_, _, err := d.decode(small, 0, nil, nil, func(r Record) { kept = append(kept, r) })
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -192,12 +193,12 @@ func TestDecodeArena(t *testing.T) {
 		}
 		var other []byte
 		for range 3 {
-			if _, other, err = d.decode(large, 50, nil, func(Record) {}); err != nil {
+			if _, other, err = d.decode(large, 50, nil, nil, func(Record) {}); err != nil {
 				t.Fatal(err)
 			}
 		}
 		sameRecords(t, kept, want)
-		_, again, err := d.decode(large, 50, other, func(Record) {})
+		_, again, err := d.decode(large, 50, other, nil, func(Record) {})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -213,7 +214,7 @@ func FuzzDecode(f *testing.F) {
 	f.Fuzz(func(t *testing.T, batches []byte, from int64) {
 		var d decoder
 		last := int64(-1)
-		next, _, _ := d.decode(batches, from, nil, func(r Record) {
+		next, _, _ := d.decode(batches, from, nil, nil, func(r Record) {
 			if r.Offset < from || r.Offset <= last {
 				t.Fatalf("record at %d handed over after %d, from %d", r.Offset, last, from)
 			}
@@ -244,9 +245,38 @@ func BenchmarkDecode(b *testing.B) {
 	var arena []byte
 	for b.Loop() {
 		var err error
-		if _, arena, err = d.decode(batches, 0, arena, func(Record) { n++ }); err != nil {
+		if _, arena, err = d.decode(batches, 0, arena, nil, func(Record) { n++ }); err != nil {
 			b.Fatal(err)
 		}
 	}
 	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(n), "ns/record")
+}
+
+// TestCompressionBomb: a batch whose records decompress to more than
+// MaxUncompressed is handed over as one record carrying ErrBatchTooLarge
+// and the batch as stored, and the batches around it are read as usual.
+func TestCompressionBomb(t *testing.T) {
+	for _, codec := range []compress.Compression{compress.Gzip, compress.Zstd} {
+		t.Run(codec.String(), func(t *testing.T) {
+			before, after := records(0, 3), records(5, 3)
+			bomb := encode(t, 3, protocol.Attributes(codec),
+				Record{Key: []byte("k"), Value: make([]byte, MaxUncompressed/2+1)}, Record{Key: []byte("k"), Value: make([]byte, MaxUncompressed/2+1)})
+			if len(bomb) > 1<<20 {
+				t.Fatalf("the bomb takes %d bytes compressed; want less than 1 MiB", len(bomb))
+			}
+			batches := slices.Concat(encode(t, 0, 0, before...), bomb, encode(t, 5, protocol.Attributes(codec), after...))
+			got, next, err := decodeAll(t, new(decoder), batches, 0)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if next != 8 || len(got) != 7 {
+				t.Fatalf("next %d, %d records; want 8 and 7", next, len(got))
+			}
+			bad := got[3]
+			if !errors.Is(bad.Err, ErrBatchTooLarge) || bad.Offset != 3 || !bytes.Equal(bad.Value, bomb) {
+				t.Errorf("the bomb came as {offset %d, %d bytes, err %v}; want offset 3, the batch, ErrBatchTooLarge", bad.Offset, len(bad.Value), bad.Err)
+			}
+			sameRecords(t, slices.Concat(got[:3], got[4:]), slices.Concat(before, after))
+		})
+	}
 }

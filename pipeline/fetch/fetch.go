@@ -29,11 +29,17 @@ type Request struct {
 type Record struct {
 	Offset     int64
 	Key, Value []byte
+	// Err, when set, says this record stands for a whole record batch
+	// that can never be read (see ErrBatchTooLarge): Offset is the
+	// batch's first offset, Value the batch as the broker stores it.
+	Err error
 }
 
 // Result is what a fetch found besides its records.
 type Result struct {
-	// HighWatermark is the offset after the partition's last record.
+	// HighWatermark is the offset after the partition's last record
+	// that may be read: its last stable offset, since fetches read
+	// committed records only (records of open transactions wait).
 	HighWatermark int64
 	// Next is the offset to fetch from next: after the last record batch
 	// read, which may end with records that were not handed over (control
@@ -66,6 +72,7 @@ func (c *Conn) fetch(ctx context.Context, req Request, each func(Record)) (Resul
 	r := kmsg.NewPtrFetchRequest()
 	r.Version = c.fetchV
 	r.ReplicaID, r.MinBytes, r.MaxBytes = -1, 1, req.MaxBytes
+	r.IsolationLevel = 1 // read_committed: aborted transactions never count
 	r.MaxWaitMillis = int32(req.MaxWait / time.Millisecond)
 	r.SessionID, r.SessionEpoch = 0, -1 // a full fetch, no fetch session
 	r.Topics = []kmsg.FetchRequestTopic{topic}
@@ -82,10 +89,13 @@ func (c *Conn) fetch(ctx context.Context, req Request, each func(Record)) (Resul
 		return res, err
 	}
 	res.HighWatermark = p.HighWatermark
+	if p.LastStableOffset >= 0 && p.LastStableOffset < p.HighWatermark {
+		res.HighWatermark = p.LastStableOffset
+	}
 	if p.ErrorCode != 0 {
 		return res, kafka.Error(p.ErrorCode)
 	}
-	res.Next, res.Arena, err = c.batches.decode(p.RecordBatches, req.Offset, req.Arena, each)
+	res.Next, res.Arena, err = c.batches.decode(p.RecordBatches, req.Offset, req.Arena, p.AbortedTransactions, each)
 	return res, err
 }
 

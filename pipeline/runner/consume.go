@@ -239,7 +239,11 @@ func (r *Runner) readFrom(ctx context.Context, t tp, out chan<- batch) error {
 			// decoded as it is sliced out, while the batch is in cache
 			msgs = append(msgs, message{offset: rec.Offset, key: rec.Key, value: rec.Value})
 			m := &msgs[len(msgs)-1]
-			m.rej = dec.Decode(m.value, now, &m.ev)
+			if rec.Err != nil {
+				m.rej = &event.Rejection{Reason: event.BatchTooLarge, Detail: rec.Err.Error()}
+			} else if m.rej = dec.Decode(m.value, now, &m.ev); m.rej == nil {
+				m.rej = event.CheckKey(m.key, &m.ev)
+			}
 		})
 		size = max(size, len(msgs)) // the largest fetch so far: no regrowth
 		if len(msgs) > 0 {
