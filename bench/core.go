@@ -112,14 +112,14 @@ func restart(ctx context.Context, cat *catalog.Catalog, n int) ([]Result, error)
 	}
 	cps := sink.NewCheckpoints(conn, "seatflow", "bench")
 	t0 := time.Now()
-	if err := cps.Save(ctx, sink.Checkpoint{Version: 1, Offsets: map[string]int64{}, State: state.Bytes()}); err != nil {
+	if err := cps.Save(ctx, sink.Checkpoint{Unit: 0, Version: 1, Offsets: map[string]int64{}, State: state.Bytes()}); err != nil {
 		return nil, err
 	}
 	save := time.Since(t0)
 	e = nil
 	runtime.GC()
 	t0 = time.Now()
-	cp, err := cps.Latest(ctx)
+	cp, err := cps.Latest(ctx, 0)
 	if err != nil {
 		return nil, err
 	}

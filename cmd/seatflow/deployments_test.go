@@ -35,6 +35,7 @@ func TestDeploymentsReadRealMetrics(t *testing.T) {
 	m.SinkRows.WithLabelValues("t")
 	m.SinkErrors.WithLabelValues("t")
 	m.Unknown.WithLabelValues("sku")
+	m.UnitWatermark.WithLabelValues("0")
 	families, err := reg.Gather()
 	if err != nil {
 		t.Fatal(err)

@@ -138,7 +138,7 @@ func (f *runFlags) start(ctx context.Context, log *slog.Logger, started func(*ru
 	mux.HandleFunc("/healthz", func(w http.ResponseWriter, _ *http.Request) { fmt.Fprintln(w, "ok") })
 	mux.HandleFunc("/readyz", func(w http.ResponseWriter, _ *http.Request) {
 		if !r.Ready() {
-			http.Error(w, "not ready: ClickHouse writes are failing", http.StatusServiceUnavailable)
+			http.Error(w, "not ready: a unit given to this replica is not worked yet (restoring), or ClickHouse or dead-letter writes are failing", http.StatusServiceUnavailable)
 			return
 		}
 		fmt.Fprintln(w, "ready")

@@ -82,6 +82,20 @@ func (e *Engine) Flush(version uint64) Rows {
 	return out
 }
 
+// Reemit makes the next Flush emit every row that may still change,
+// whatever was emitted before. A unit restored from a checkpoint calls it:
+// an earlier owner may have written rows after that checkpoint, and the
+// new owner's rows (of a higher epoch) must replace every one of them,
+// even where its own figure ends equal to what the checkpoint had
+// emitted (docs/architecture.md).
+func (e *Engine) Reemit() {
+	from := e.restatableFrom()
+	for _, t := range e.order {
+		t.emitted = nil
+		t.dirtyFrom = min(t.dirtyFrom, max(from, t.firstDay))
+	}
+}
+
 // windowMask has the bits of days [d-27, d].
 func (e *Engine) windowMask(d event.Day) uint64 {
 	hi := int(d - e.base)

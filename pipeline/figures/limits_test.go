@@ -73,3 +73,50 @@ func TestLimits(t *testing.T) {
 		t.Errorf("(tenant, SKU) pairs tracked: %d, want 2", got)
 	}
 }
+
+// TestReemit: after Reemit, the next Flush emits every row of the days
+// that may still change, though none changed; the one after emits none.
+func TestReemit(t *testing.T) {
+	e, err := figures.New(figures.Config{Catalog: testCatalog(t)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.SetSources(0)
+	start := time.Date(2026, 9, 1, 12, 0, 0, 0, time.UTC)
+	for day := range 20 {
+		ev := event.Event{Kind: event.Usage, EventID: fmt.Sprint("e-", day), TenantID: "t", UserID: "u", Workload: "exchange",
+			OccurredAt: start.AddDate(0, 0, day).UnixNano()}
+		if _, rej, err := e.Apply(0, &ev); rej != nil || err != nil {
+			t.Fatal(rej, err)
+		}
+	}
+	ev := event.Event{Kind: event.Assignment, EventID: "a", TenantID: "t", UserID: "u", SKU: "O365_E3", Assigned: true, OccurredAt: start.AddDate(0, 0, 19).UnixNano()}
+	if _, rej, err := e.Apply(0, &ev); rej != nil || err != nil {
+		t.Fatal(rej, err)
+	}
+	e.SetIdle(0, true)
+	first := e.Flush(1)
+	if rows := e.Flush(2); rows.Len() != 0 {
+		t.Fatalf("a flush with nothing new emitted %d rows", rows.Len())
+	}
+	e.Reemit()
+	again := e.Flush(3)
+	// every row of a day the horizon still covers (7 days before the
+	// watermark, and after), none older
+	from := event.DayOf(e.Watermark() - int64(7*24*time.Hour))
+	want := 0
+	for _, r := range first.Workload {
+		if r.Date >= from {
+			want++
+		}
+	}
+	if len(again.Workload) != want || want == 0 {
+		t.Errorf("after Reemit: %d workload rows, want %d (those from %d)", len(again.Workload), want, from)
+	}
+	if len(again.Deployment) == 0 || len(again.Usage) == 0 {
+		t.Errorf("after Reemit: %d deployment and %d usage rows, want those of the last days", len(again.Deployment), len(again.Usage))
+	}
+	if rows := e.Flush(4); rows.Len() != 0 {
+		t.Errorf("the flush after the re-emitting one emitted %d rows", rows.Len())
+	}
+}

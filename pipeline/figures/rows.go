@@ -85,6 +85,15 @@ type Rows struct {
 	Activity      []ActivityDays
 }
 
+// Append adds o's rows to r's.
+func (r *Rows) Append(o Rows) {
+	r.Deployment = append(r.Deployment, o.Deployment...)
+	r.Usage = append(r.Usage, o.Usage...)
+	r.Workload = append(r.Workload, o.Workload...)
+	r.Subscriptions = append(r.Subscriptions, o.Subscriptions...)
+	r.Activity = append(r.Activity, o.Activity...)
+}
+
 // Len counts the rows.
 func (r *Rows) Len() int {
 	return len(r.Deployment) + len(r.Usage) + len(r.Workload) + len(r.Subscriptions) + r.ActivityLen()

@@ -73,6 +73,29 @@ func Compute(events []event.Event, cat *catalog.Catalog, through event.Day) Resu
 	return res
 }
 
+// ComputeUnits is Compute for a pipeline of units (SPEC §5): each
+// tenant's rows run up to the newest day of its unit's events, whatever
+// the other units have reached. unit says which unit a tenant is in.
+func ComputeUnits(events []event.Event, cat *catalog.Catalog, unit func(tenantID string) int) Result {
+	res := Result{
+		Deployment: map[Key]Deployment{}, Usage: map[Key]Usage{}, Workload: map[Key]int64{},
+		Subscriptions: map[[2]string]Subscription{}, Activity: map[Activity]bool{},
+	}
+	byTenant := map[string][]event.Event{}
+	through := map[int]event.Day{}
+	for _, ev := range events {
+		byTenant[ev.TenantID] = append(byTenant[ev.TenantID], ev)
+		u := unit(ev.TenantID)
+		if d, ok := through[u]; !ok || event.DayOf(ev.OccurredAt) > d {
+			through[u] = event.DayOf(ev.OccurredAt)
+		}
+	}
+	for tenant, evs := range byTenant {
+		computeTenant(tenant, evs, cat, through[unit(tenant)], &res)
+	}
+	return res
+}
+
 func computeTenant(tenant string, evs []event.Event, cat *catalog.Catalog, through event.Day, res *Result) {
 	firstSKU := map[string]event.Day{}
 	firstUsage := map[string]event.Day{}

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"log/slog"
 	"sync"
 	"time"
 
@@ -32,7 +31,8 @@ const (
 // otherwise spent about a third of its time on it.
 type batch struct {
 	tp    tp
-	spare // the messages, and the arena of their keys, values and events' strings
+	unit  *unit // read for: a unit let go and taken again is another
+	spare       // the messages, and the arena of their keys, values and events' strings
 	// atEnd: the fetch reached the partition's high-water mark. The
 	// partition turns idle once the batch is applied, at once instead of
 	// at the next lag check: with watermark alignment, the others may be
@@ -72,125 +72,18 @@ func (p *positions) set(t tp, off int64) {
 	p.mu.Unlock()
 }
 
-// Group membership. A member killed while holding partitions is expired
-// by the coordinator within sessionTimeout, and the rebalance that follows
-// ends within rebalanceTimeout: together they bound how long a restart
-// after a kill -9 waits before consuming again. Heartbeats go every 2 s
-// from kafka-go's own goroutine, so a long flush does not miss them.
-const (
-	sessionTimeout   = 6 * time.Second
-	rebalanceTimeout = 6 * time.Second
-	// partialLimit is how long a generation that gives this member only
-	// some partitions may stand before it rejoins as a new member. With
-	// a live broker the next generation comes within a session and a
-	// rebalance timeout. The dev broker (kfake) never expires a member
-	// whose JoinGroup answer it could not deliver (a process killed while
-	// joining): it arms a member's session timer only on a delivered
-	// answer. Leaving and joining again makes it drop that member at the
-	// next rebalance.
-	partialLimit = sessionTimeout + rebalanceTimeout + 5*time.Second
-)
-
-// newGroup joins the consumer group; nil once closeGroup has run.
-func (r *Runner) newGroup() (*kafka.ConsumerGroup, error) {
-	r.groupMu.Lock()
-	defer r.groupMu.Unlock()
-	if r.groupClosed {
-		return nil, nil
-	}
-	logf := func(level slog.Level) kafka.LoggerFunc {
-		return func(msg string, args ...any) {
-			r.cfg.Log.Log(context.Background(), level, "kafka consumer group: "+fmt.Sprintf(msg, args...), "group", r.cfg.Group)
-		}
-	}
-	group, err := kafka.NewConsumerGroup(kafka.ConsumerGroupConfig{
-		ID: r.cfg.Group, Brokers: r.cfg.Brokers, Topics: []string{r.cfg.LicenseTopic, r.cfg.UsageTopic},
-		StartOffset: kafka.FirstOffset, SessionTimeout: sessionTimeout, HeartbeatInterval: 2 * time.Second,
-		RebalanceTimeout: rebalanceTimeout, JoinGroupBackoff: time.Second, Timeout: 10 * time.Second,
-		Logger: logf(slog.LevelDebug), ErrorLogger: logf(slog.LevelWarn),
-	})
-	if err != nil {
-		return nil, fmt.Errorf("consumer group %s: %w", r.cfg.Group, err)
-	}
-	r.group = group
-	return group, nil
-}
-
-// closeGroup leaves the group for good: readers stop, and consume ends.
-func (r *Runner) closeGroup() {
-	r.groupMu.Lock()
-	defer r.groupMu.Unlock()
-	r.groupClosed = true
-	if r.group != nil {
-		r.group.Close()
-	}
-}
-
-// consume follows the consumer group, joining it again as a new member
-// when a partial generation stands too long (see partialLimit).
-func (r *Runner) consume(ctx context.Context, group *kafka.ConsumerGroup, out chan<- batch) {
-	for group != nil && r.follow(ctx, group, out) {
-		group.Close()
-		var err error
-		if group, err = r.newGroup(); err != nil { // the config was good a moment ago
-			r.cfg.Log.Error("rejoin consumer group", "err", err)
-			return
-		}
-	}
-}
-
-// follow follows group's generations and, in each one that assigns this
-// member every partition, runs a reader per partition. The figures need
-// both topics' partitions of a tenant in one process, so a partial
-// assignment (another member still in the group, e.g. one killed before
-// its session expired) waits for the next generation. It reports whether
-// to rejoin, after a partial generation stood longer than partialLimit.
-func (r *Runner) follow(ctx context.Context, group *kafka.ConsumerGroup, out chan<- batch) (rejoin bool) {
-	partial := false
-	for {
-		next, cancel := ctx, context.CancelFunc(func() {})
-		if partial {
-			next, cancel = context.WithTimeout(ctx, partialLimit)
-		}
-		gen, err := group.Next(next)
-		cancel()
-		if err != nil {
-			switch {
-			case ctx.Err() != nil || errors.Is(err, kafka.ErrGroupClosed):
-				return false
-			case next.Err() != nil:
-				r.cfg.Log.Warn("no new generation after a partial one; leaving the group and joining again",
-					"group", r.cfg.Group, "waited", partialLimit)
-				return true
-			}
-			r.cfg.Log.Warn("join consumer group; retrying", "group", r.cfg.Group, "err", err)
-			continue
-		}
-		r.gen.Store(gen)
-		n := 0
-		for _, parts := range gen.Assignments {
-			n += len(parts)
-		}
-		if partial = n < 2*r.partitions; partial {
-			r.cfg.Log.Warn("consumer group gave this member only some partitions; waiting for all (seatflow runs one consumer per group; another member may still hold a session)",
-				"group", r.cfg.Group, "generation", gen.ID, "assigned", n, "partitions", 2*r.partitions)
-			continue
-		}
-		r.cfg.Log.Info("consuming", "group", r.cfg.Group, "generation", gen.ID, "partitions", n)
-		for topic, parts := range gen.Assignments {
-			for _, p := range parts {
-				t := tp{topic, p.ID}
-				gen.Start(func(ctx context.Context) { r.readPartition(ctx, t, out) })
-			}
-		}
-	}
+// forget makes t's next reader start at the partition's beginning.
+func (p *positions) forget(t tp) {
+	p.mu.Lock()
+	delete(p.next, t)
+	p.mu.Unlock()
 }
 
 // readPartition reads one partition until ctx ends, reconnecting with
 // backoff on errors.
-func (r *Runner) readPartition(ctx context.Context, t tp, out chan<- batch) {
+func (r *Runner) readPartition(ctx context.Context, t tp, u *unit, out chan<- batch) {
 	for attempt := 0; ; attempt++ {
-		err := r.readFrom(ctx, t, out)
+		err := r.readFrom(ctx, t, u, out)
 		if ctx.Err() != nil {
 			return
 		}
@@ -203,7 +96,7 @@ func (r *Runner) readPartition(ctx context.Context, t tp, out chan<- batch) {
 	}
 }
 
-func (r *Runner) readFrom(ctx context.Context, t tp, out chan<- batch) error {
+func (r *Runner) readFrom(ctx context.Context, t tp, u *unit, out chan<- batch) error {
 	conn, err := fetch.DialLeader(ctx, r.cfg.Brokers, t.topic, t.partition)
 	if err != nil {
 		return err
@@ -253,7 +146,7 @@ func (r *Runner) readFrom(ctx context.Context, t tp, out chan<- batch) error {
 				return ctx.Err()
 			}
 			select {
-			case out <- batch{tp: t, spare: spare{msgs, res.Arena}, atEnd: res.Next >= res.HighWatermark}:
+			case out <- batch{tp: t, unit: u, spare: spare{msgs, res.Arena}, atEnd: res.Next >= res.HighWatermark}:
 			case <-ctx.Done():
 				return ctx.Err()
 			}

@@ -16,7 +16,6 @@ import (
 	"github.com/seatflow/seatflow/pipeline/event"
 	"github.com/seatflow/seatflow/pipeline/fetch"
 	"github.com/seatflow/seatflow/pipeline/figures"
-	"github.com/seatflow/seatflow/pipeline/reference"
 	"github.com/seatflow/seatflow/pipeline/runner"
 	"github.com/seatflow/seatflow/sinks/deadletter"
 	"github.com/seatflow/seatflow/testenv"
@@ -110,8 +109,7 @@ func TestHostileInputs(t *testing.T) {
 	}
 
 	good := append(append([]event.Event(nil), events...), flood[:userLimit]...)
-	last := event.DayOf(good[len(good)-1].OccurredAt)
-	must(t, compare(t, conn, chEnv.Database, reference.Compute(good, cat, last)))
+	must(t, compare(t, conn, chEnv.Database, referenceOf(k, good, cat)))
 
 	for _, table := range []string{"deployment_daily", "usage_daily", "workload_daily", "user_activity"} {
 		var bad, outside uint64

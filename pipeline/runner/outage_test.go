@@ -9,7 +9,6 @@ import (
 	"time"
 
 	"github.com/seatflow/seatflow/pipeline/event"
-	"github.com/seatflow/seatflow/pipeline/reference"
 	"github.com/seatflow/seatflow/pipeline/runner"
 	"github.com/seatflow/seatflow/testenv"
 )
@@ -73,8 +72,7 @@ func TestClickHouseOutage(t *testing.T) {
 	if !r.Ready() {
 		t.Error("not ready after draining")
 	}
-	last := event.DayOf(events[len(events)-1].OccurredAt)
-	must(t, compare(t, conn, "seatflow", reference.Compute(events, cat, last)))
+	must(t, compare(t, conn, "seatflow", referenceOf(k, events, cat)))
 	noDuplicates(t, conn, "seatflow")
 }
 

@@ -1,16 +1,22 @@
-// Package runner is the running pipeline: it reads both event topics with a
-// Kafka consumer group, decodes and applies events to the figure core,
-// writes rows to ClickHouse and rejects to the dead-letter topic, and
-// checkpoints the state with the offsets it covers. Offsets are committed to
-// Kafka only after everything they produced is in ClickHouse.
+// Package runner is the running pipeline: one member of a Kafka consumer
+// group. It works the units the group gives it (a unit is partition p of
+// both event topics, with its own figure state, watermark and checkpoint),
+// decodes and applies their events to the figure core, writes rows to
+// ClickHouse and rejects to the dead-letter topic, and checkpoints each
+// unit's state with the offsets it covers. Offsets are committed to Kafka
+// only after everything they produced is in ClickHouse.
 package runner
 
 import (
 	"bytes"
 	"context"
+	"crypto/rand"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
+	"slices"
 	"strconv"
 	"sync"
 	"sync/atomic"
@@ -39,7 +45,7 @@ type Config struct {
 	MaxSkew                                   time.Duration // see figures.Config
 	NoUserActivity                            bool          // see figures.Config
 	Limits                                    figures.Limits
-	Drain                                     bool // stop once every partition is read to its end
+	Drain                                     bool // stop once every unit's partitions are read to their end
 	Catalog                                   *catalog.Catalog
 	Log                                       *slog.Logger
 	Metrics                                   *Metrics
@@ -48,54 +54,56 @@ type Config struct {
 	Now func() time.Time
 }
 
-// MaxPendingRows triggers a flush before the interval. The activity log
+// MaxPendingRows triggers a flush before the interval: the activity log
 // holds a pending user_activity row in 20 bytes plus its user ID (about
-// 130 MB at this bound), and fewer, larger flushes recompute fewer days
-// and fold more days into each row they write. Draining 10M events
-// (bench/, this 2-core machine) took 12.1 s at 1M, 10.5-11.8 s at 2M,
-// 9.3-10.0 s at 3M and 9.3-10.1 s at 4M, at 1.5-2.0 GB peak RSS for all.
+// 130 MB at this bound), and fewer, larger flushes recompute fewer days.
 const MaxPendingRows = 3_000_000
 
-// Runner is one pipeline instance.
+// Runner is one member of the pipeline's consumer group.
 type Runner struct {
-	cfg     Config
-	ch      driver.Conn
-	writer  *clickhouse.Writer
-	cps     *clickhouse.Checkpoints
-	dlq     *deadletter.Writer
-	engine  *figures.Engine
-	ready   atomic.Bool
-	version uint64
+	cfg    Config
+	ch     driver.Conn
+	writer *clickhouse.Writer
+	cps    *clickhouse.Checkpoints
+	dlq    *deadletter.Writer
+	member string // this process, in unit claims
+	ready  atomic.Bool
 	// progress, for people watching: messages processed, total lag, flushes
 	processed, lag, flushes atomic.Int64
 
 	partitions int
-	next       map[tp]int64 // next offset to process per partition
-	consumed   map[consumedKey]prometheus.Counter
-	stats      figures.Stats // engine counters already added to the metrics
-	pending    map[tp]*paused
-	dead       []deadletter.Entry
-	lastCommit map[tp]int64
+	// units this member works, by partition number; only the loop's
+	// goroutine touches them
+	units    map[int]*unit
+	assigned assignment  // what the group gave this member last
+	worked   atomic.Bool // every unit of assigned is worked
+	consumed map[consumedKey]prometheus.Counter
+	flushSeq uint64 // names each write, for the sink's deduplication tokens
+
+	// membership (membership.go)
+	gen         atomic.Pointer[kafka.Generation] // the current one, for commits
+	owned       atomic.Pointer[[]int]            // units worked, for the group balancer
+	groupMu     sync.Mutex
+	group       *kafka.ConsumerGroup
+	groupClosed bool
+	control     chan func(context.Context) error // run on the loop's goroutine
+	loopDone    chan struct{}
 
 	// reading (consume.go)
-	gen         atomic.Pointer[kafka.Generation] // the current one, for commits
-	groupMu     sync.Mutex
-	group       *kafka.ConsumerGroup // the current membership
-	groupClosed bool                 // Run is over: join no more
-	positions   positions
-	credits     map[tp]chan struct{} // batches handed over and not yet applied
-	spare       map[tp]chan spare    // applied batches' arrays and arenas, for the reader to fill again
+	positions positions
+	credits   map[tp]chan struct{} // batches handed over and not yet applied
+	spare     map[tp]chan spare    // applied batches' arrays and arenas, for the reader to fill again
 
 	sink *sink // writes flushes (sink.go)
-	// unsent is a flush whose rows left the engine while Run's context
+	// unsent is a flush whose rows left the engines while Run's context
 	// ended before the sink took them: the clean stop sends it first.
 	unsent *write
 	kafka  *kafka.Client // partition ends, for lag
 }
 
-// paused holds a partition's messages while it waits for the watermark
-// (ErrAhead) or for the slowest partition (ErrSkew), and the batch credits
-// they hold.
+// paused holds a side's messages while it waits for the watermark
+// (ErrAhead) or for the unit's other side (ErrSkew), and the batch
+// credits they hold.
 type paused struct {
 	msgs []message
 	// spent: the batches msgs came from, a credit each, whose arrays and
@@ -133,21 +141,25 @@ func New(cfg Config, ch driver.Conn) (*Runner, error) {
 		cfg.Log = slog.Default()
 	}
 	if len(cfg.Brokers) == 0 {
-		return nil, errors.New("no Kafka brokers: set --kafka.brokers")
+		return nil, errors.New("no Kafka brokers given")
 	}
-	engine, err := figures.New(figures.Config{Catalog: cfg.Catalog, Lateness: cfg.Lateness, Horizon: cfg.Horizon, MaxSkew: cfg.MaxSkew, NoUserActivity: cfg.NoUserActivity, Limits: cfg.Limits})
-	if err != nil {
-		return nil, err
+	if _, err := figures.New(figures.Config{Catalog: cfg.Catalog, Lateness: cfg.Lateness, Horizon: cfg.Horizon, MaxSkew: cfg.MaxSkew,
+		NoUserActivity: cfg.NoUserActivity, Limits: cfg.Limits}); err != nil {
+		return nil, err // the units' engines are made with it later
 	}
+	var id [6]byte
+	rand.Read(id[:])
 	r := &Runner{
-		cfg: cfg, ch: ch, engine: engine,
-		writer: clickhouse.NewWriter(ch, cfg.Database),
-		cps:    clickhouse.NewCheckpoints(ch, cfg.Database, cfg.Group),
-		next:   map[tp]int64{}, pending: map[tp]*paused{}, lastCommit: map[tp]int64{},
+		cfg: cfg, ch: ch, member: hex.EncodeToString(id[:]),
+		writer:    clickhouse.NewWriter(ch, cfg.Database),
+		cps:       clickhouse.NewCheckpoints(ch, cfg.Database, cfg.Group),
+		units:     map[int]*unit{},
 		positions: positions{next: map[tp]int64{}}, credits: map[tp]chan struct{}{}, spare: map[tp]chan spare{},
 		consumed: map[consumedKey]prometheus.Counter{},
-		kafka:    &kafka.Client{Addr: kafka.TCP(cfg.Brokers...), Timeout: 5 * time.Second},
+		control:  make(chan func(context.Context) error), loopDone: make(chan struct{}),
+		kafka: &kafka.Client{Addr: kafka.TCP(cfg.Brokers...), Timeout: 5 * time.Second},
 	}
+	r.owned.Store(&[]int{})
 	for _, topic := range []string{cfg.LicenseTopic, cfg.UsageTopic} {
 		for _, k := range []event.Kind{event.Subscription, event.Assignment, event.Usage} {
 			r.consumed[consumedKey{topic, k}] = cfg.Metrics.Consumed.WithLabelValues(topic, k.String())
@@ -166,19 +178,17 @@ func (r *Runner) Progress() (processed, lag, flushes int64) {
 	return r.processed.Load(), r.lag.Load(), r.flushes.Load()
 }
 
-// Ready reports whether the last flush reached ClickHouse.
-func (r *Runner) Ready() bool { return r.ready.Load() }
+// Ready reports whether this member works every unit the group gave it
+// and its last write reached ClickHouse.
+func (r *Runner) Ready() bool { return r.ready.Load() && r.worked.Load() }
 
-func (r *Runner) source(t tp) int32 {
-	if t.topic == r.cfg.LicenseTopic {
-		return int32(t.partition)
-	}
-	return int32(r.partitions + t.partition)
-}
+// Units lists the units this member works.
+func (r *Runner) Units() []int { return slices.Clone(*r.owned.Load()) }
 
-// Run consumes until ctx ends (or, with Drain, until every partition is
-// read to its end), then flushes and checkpoints.
+// Run consumes until ctx ends (or, with Drain, until every unit it was
+// given is read to its end), then flushes and checkpoints.
 func (r *Runner) Run(ctx context.Context) error {
+	defer close(r.loopDone)
 	if err := r.checkTopics(ctx); err != nil {
 		return err
 	}
@@ -195,9 +205,6 @@ func (r *Runner) Run(ctx context.Context) error {
 	if _, err := clickhouse.Migrate(ctx, r.ch, r.cfg.Database); err != nil {
 		return err
 	}
-	if err := r.restore(ctx); err != nil {
-		return err
-	}
 	r.ready.Store(true)
 	group, err := r.newGroup()
 	if err != nil {
@@ -207,9 +214,9 @@ func (r *Runner) Run(ctx context.Context) error {
 	// committed through it.
 	defer r.closeGroup()
 	batches := make(chan batch, 2*r.partitions*batchesInFlight)
-	go r.consume(ctx, group, batches)
+	go r.follow(ctx, group, batches)
 	r.sink = r.startSink(ctx)
-	defer r.sink.stop() // on errors: the last checkpoint holds what was not written
+	defer r.sink.stop() // on errors: the last checkpoints hold what was not written
 
 	err = r.loop(ctx, batches)
 	if ctx.Err() != nil && errors.Is(err, ctx.Err()) && !r.sink.finished {
@@ -220,20 +227,26 @@ func (r *Runner) Run(ctx context.Context) error {
 	return err
 }
 
-// loop applies batches, flushes and watches the lag until ctx ends (it
-// then returns ctx.Err()), an error, or the end of a drain.
+// loop applies batches, runs membership's requests, flushes and watches
+// the lag until ctx ends (it then returns ctx.Err()), an error, or the end
+// of a drain.
 func (r *Runner) loop(ctx context.Context, batches chan batch) error {
 	flushT := time.NewTicker(r.cfg.FlushInterval)
 	defer flushT.Stop()
 	lagT := time.NewTicker(500 * time.Millisecond)
 	defer lagT.Stop()
 	lastCheckpoint := time.Now()
+	lagTicks := 0
 	for {
 		select {
 		case <-ctx.Done():
 			return ctx.Err()
-		case <-r.sink.dead:
+		case <-r.sink.ended:
 			return r.sink.failure()
+		case fn := <-r.control:
+			if err := fn(ctx); err != nil {
+				return err
+			}
 		case b := <-batches:
 			if err := r.process(ctx, b); err != nil {
 				return err
@@ -253,12 +266,23 @@ func (r *Runner) loop(ctx context.Context, batches chan batch) error {
 			if checkpoint {
 				lastCheckpoint = time.Now()
 			}
-			// the flush may have let the bitmaps slide: paused partitions
-			// may go on
-			if err := r.retryPaused(ctx); err != nil {
-				return err
+			// the flush may have let the bitmaps slide: paused sides may go on
+			for _, u := range r.units {
+				if err := r.retryPaused(ctx, u); err != nil {
+					return err
+				}
 			}
 		case <-lagT.C:
+			if r.assigned.gen != nil && !r.worked.Load() {
+				if err := r.acquireMissing(ctx, batches); err != nil {
+					return err
+				}
+			}
+			if lagTicks++; lagTicks%20 == 0 {
+				if err := r.checkPartitionCounts(ctx); err != nil {
+					return err
+				}
+			}
 			if done, err := r.checkEnds(ctx, len(batches)); done || err != nil {
 				return err
 			}
@@ -266,33 +290,35 @@ func (r *Runner) loop(ctx context.Context, batches chan batch) error {
 	}
 }
 
-// checkEnds reads every partition's end (the lag, and idle marks); paused
-// partitions may go on after it, and a drain whose partitions are all
-// read to their end, with none of the queued batches left, finishes:
-// done says Run is over.
+// checkEnds reads the ends of the units' partitions (the lag, and idle
+// marks); paused sides may go on after it, and a drain whose units are all
+// read to their end, with none of the queued batches left, finishes: done
+// says Run is over.
 func (r *Runner) checkEnds(ctx context.Context, queued int) (done bool, err error) {
 	caughtUp, err := r.updateLag(ctx)
 	if err != nil {
 		r.cfg.Log.Warn("read partition ends", "err", err)
 		return false, nil // the next check tries again
 	}
-	// partitions found at their end again let the watermark follow the
-	// others: a paused partition may go on
-	if err := r.retryPaused(ctx); err != nil {
-		return false, err
+	for _, u := range r.units {
+		if err := r.retryPaused(ctx, u); err != nil {
+			return false, err
+		}
 	}
-	if r.cfg.Drain && caughtUp && queued == 0 {
+	// a drain is the group's only member: it ends once it works every unit
+	if r.cfg.Drain && caughtUp && queued == 0 && len(r.units) == r.partitions {
 		return true, r.finishDrain(ctx)
 	}
 	return false, nil
 }
 
-// finishDrain ends a drain: every partition is read to its end, so all
-// are idle and the watermark passes the last events; a final flush and
+// finishDrain ends a drain: every unit is read to its end, so all sides
+// are idle and the watermarks pass the last events; a final flush and
 // checkpoint, and the wait for their writes.
 func (r *Runner) finishDrain(ctx context.Context) error {
-	for _, s := range r.allPartitions() {
-		r.engine.SetIdle(r.source(s), true)
+	for _, u := range r.units {
+		u.engine.SetIdle(0, true)
+		u.engine.SetIdle(1, true)
 	}
 	if err := r.flush(ctx, true); err != nil {
 		return err
@@ -320,24 +346,10 @@ func (r *Runner) shutdown() error {
 	return nil
 }
 
+// checkTopics refuses topics whose partition counts differ: partition p
+// of both must hold the same tenants.
 func (r *Runner) checkTopics(ctx context.Context) error {
-	conn, err := kafka.DialContext(ctx, "tcp", r.cfg.Brokers[0])
-	if err != nil {
-		return fmt.Errorf("connect to Kafka at %v: %w", r.cfg.Brokers, err)
-	}
-	defer conn.Close()
-	count := func(topic string) (int, error) {
-		parts, err := conn.ReadPartitions(topic)
-		if err != nil {
-			return 0, fmt.Errorf("topic %s: %w (create it, or set the topic flags)", topic, err)
-		}
-		return len(parts), nil
-	}
-	lic, err := count(r.cfg.LicenseTopic)
-	if err != nil {
-		return err
-	}
-	use, err := count(r.cfg.UsageTopic)
+	lic, use, err := r.partitionCounts(ctx)
 	if err != nil {
 		return err
 	}
@@ -346,208 +358,63 @@ func (r *Runner) checkTopics(ctx context.Context) error {
 			r.cfg.LicenseTopic, lic, r.cfg.UsageTopic, use)
 	}
 	r.partitions = lic
-	var ids []int32
-	for _, t := range r.allPartitions() {
-		ids = append(ids, r.source(t))
-		r.credits[t] = make(chan struct{}, batchesInFlight)
-		r.spare[t] = make(chan spare, batchesInFlight+1)
+	for p := range r.partitions {
+		for _, t := range r.partitionsOf(p) {
+			r.credits[t] = make(chan struct{}, batchesInFlight)
+			r.spare[t] = make(chan spare, batchesInFlight+1)
+		}
 	}
-	r.engine.SetSources(ids...)
 	return nil
 }
 
-func (r *Runner) allPartitions() []tp {
-	var out []tp
-	for p := 0; p < r.partitions; p++ {
-		out = append(out, tp{r.cfg.LicenseTopic, p}, tp{r.cfg.UsageTopic, p})
-	}
-	return out
-}
-
-func (r *Runner) restore(ctx context.Context) error {
-	start := time.Now()
-	cp, err := r.cps.Latest(ctx)
-	if errors.Is(err, clickhouse.ErrNoCheckpoint) {
-		r.cfg.Log.Info("no checkpoint: starting from the beginning of the topics", "group", r.cfg.Group)
-		return nil
-	}
+// checkPartitionCounts stops the run when a topic has grown: tenants
+// would hash to other partitions than their state's.
+func (r *Runner) checkPartitionCounts(ctx context.Context) error {
+	lic, use, err := r.partitionCounts(ctx)
 	if err != nil {
-		return err
+		r.cfg.Log.Warn("read partition counts", "err", err)
+		return nil // the next check tries again
 	}
-	if err := r.engine.ReadState(bytes.NewReader(cp.State)); err != nil {
-		return err
+	if lic != r.partitions || use != r.partitions {
+		return fmt.Errorf("topics %s and %s now have %d and %d partitions, not %d: tenants' events would move to other units than their figures. Stop every replica and follow \"Growing partitions\" in docs/operations.md",
+			r.cfg.LicenseTopic, r.cfg.UsageTopic, lic, use, r.partitions)
 	}
-	r.version = cp.Version
-	for _, t := range r.allPartitions() {
-		if off, ok := cp.Offsets[t.String()]; ok {
-			r.next[t] = off
-			r.positions.set(t, off)
-		}
-	}
-	r.cfg.Log.Info("restored state from checkpoint", "version", cp.Version, "state_bytes", len(cp.State),
-		"partitions", len(cp.Offsets), "took", time.Since(start).Round(time.Millisecond))
 	return nil
 }
 
-// process applies one fetched batch, or queues it behind a paused
-// partition's messages.
-func (r *Runner) process(ctx context.Context, b batch) error {
-	t := b.tp
-	if p := r.pending[t]; p != nil { // the partition is paused: keep order
-		p.msgs = append(p.msgs, b.msgs...)
-		p.spent = append(p.spent, b.spare)
-		p.atEnd = b.atEnd
-		return nil
-	}
-	msgs := b.msgs
-	if next, ok := r.next[t]; ok {
-		covered := 0 // by the restored checkpoint, or already applied
-		for covered < len(msgs) && msgs[covered].offset < next {
-			covered++
-		}
-		r.processed.Add(int64(covered))
-		msgs = msgs[covered:]
-	}
-	n, err := r.applyRun(ctx, t, msgs, true)
+func (r *Runner) partitionCounts(ctx context.Context) (license, usage int, err error) {
+	meta, err := r.kafka.Metadata(ctx, &kafka.MetadataRequest{Topics: []string{r.cfg.LicenseTopic, r.cfg.UsageTopic}})
 	if err != nil {
-		return err
+		return 0, 0, fmt.Errorf("connect to Kafka at %v: %w", r.cfg.Brokers, err)
 	}
-	if n < len(msgs) {
-		r.pending[t] = &paused{msgs: msgs[n:], spent: []spare{b.spare}, atEnd: b.atEnd}
-		// what this partition applied before it paused may be what
-		// another paused one waits for
-		return r.retryPaused(ctx)
+	counts := map[string]int{}
+	for _, t := range meta.Topics {
+		if t.Error != nil {
+			return 0, 0, fmt.Errorf("topic %s: %w (create it, or set the topic flags)", t.Name, t.Error)
+		}
+		counts[t.Name] = len(t.Partitions)
 	}
-	r.release(t, 1, b.atEnd)
-	r.recycle(t, b.spare)
-	if r.engine.Pending() >= MaxPendingRows {
-		// a backfill finds rows faster than the flush interval wants
-		// them: flush early, which bounds memory and keeps inserts even
-		if err := r.flush(ctx, false); err != nil {
-			return err
+	for _, topic := range []string{r.cfg.LicenseTopic, r.cfg.UsageTopic} {
+		if counts[topic] == 0 {
+			return 0, 0, fmt.Errorf("topic %s: %w (create it, or set the topic flags)", topic, kafka.UnknownTopicOrPartition)
 		}
 	}
-	if len(r.pending) > 0 {
-		return r.retryPaused(ctx)
-	}
-	return nil
+	return counts[r.cfg.LicenseTopic], counts[r.cfg.UsageTopic], nil
 }
 
-// applyRun applies partition t's msgs in order until one must wait, and
-// says how many went.
-func (r *Runner) applyRun(ctx context.Context, t tp, msgs []message, flushIfAhead bool) (n int, err error) {
-	// The run's offset and counts are recorded once at its end: per
-	// message, a map write and a counter lookup were a tenth of the
-	// apply loop. (A flush within the run writes no checkpoint, so it
-	// does not read r.next.)
-	var consumed [event.Usage + 1]int64
-	defer func() {
-		if n > 0 {
-			r.next[t] = msgs[n-1].offset + 1
-		}
-		r.processed.Add(int64(n))
-		for k, c := range consumed {
-			if c > 0 {
-				r.consumed[consumedKey{t.topic, event.Kind(k)}].Add(float64(c))
-			}
-		}
-	}()
-	src := r.source(t)
-	for ; n < len(msgs); n++ {
-		done, err := r.apply(ctx, t, src, &msgs[n], flushIfAhead, &consumed)
-		if err != nil {
-			return n, err
-		}
-		if !done {
-			break
-		}
-	}
-	return n, nil
-}
-
-// release gives back the credits of t's applied batches; a partition
-// whose last batch reached its end turns idle now rather than at the next
-// lag check, since with watermark alignment the others may wait for it.
-func (r *Runner) release(t tp, batches int, atEnd bool) {
+// release gives back the credits of t's applied batches.
+func (r *Runner) release(t tp, batches int) {
 	for range batches {
 		<-r.credits[t]
 	}
-	if atEnd {
-		r.engine.SetIdle(r.source(t), true)
-	}
-}
-
-// apply applies one decoded message; false means it is too far ahead of
-// the watermark (even after a flush, with flushIfAhead) or of the slowest
-// partition, and its partition pauses.
-func (r *Runner) apply(ctx context.Context, t tp, src int32, m *message, flushIfAhead bool, consumed *[event.Usage + 1]int64) (bool, error) {
-	if m.rej != nil {
-		r.reject(t, m, m.rej)
-		return true, nil
-	}
-	ev := &m.ev
-	outcome, rej, err := r.engine.Apply(src, ev)
-	if errors.Is(err, figures.ErrAhead) && flushIfAhead {
-		// a flush may let the bitmaps slide
-		if err := r.flush(ctx, false); err != nil {
-			return false, err
-		}
-		outcome, rej, err = r.engine.Apply(src, ev)
-	}
-	if errors.Is(err, figures.ErrAhead) || errors.Is(err, figures.ErrSkew) {
-		return false, nil // the partition pauses
-	}
-	if err != nil {
-		return false, err
-	}
-	consumed[ev.Kind]++
-	if rej != nil {
-		if rej.Reason == event.TooLate {
-			r.cfg.Metrics.Late.WithLabelValues("rejected").Inc()
-		}
-		r.reject(t, m, rej)
-		return true, nil
-	}
-	if outcome == figures.Restated {
-		r.cfg.Metrics.Late.WithLabelValues("restated").Inc()
-	}
-	return true, nil
-}
-
-// retryPaused applies what paused partitions hold, as far as each may go,
-// and goes round again while any went on: one partition going on moves
-// the watermark or the slowest mark another waits for. Otherwise, with
-// every partition paused, each step waited for the next lag check (a
-// 1M-event drain took 12 s instead of 2).
-func (r *Runner) retryPaused(ctx context.Context) error {
-	for progress := true; progress && len(r.pending) > 0; {
-		progress = false
-		for t, p := range r.pending {
-			n, err := r.applyRun(ctx, t, p.msgs, false)
-			if err != nil {
-				return err
-			}
-			progress = progress || n > 0
-			p.msgs = p.msgs[n:]
-			if len(p.msgs) == 0 {
-				delete(r.pending, t)
-				r.release(t, len(p.spent), p.atEnd)
-				for _, s := range p.spent {
-					r.recycle(t, s)
-				}
-			}
-		}
-	}
-	return nil
 }
 
 // spare is what an applied batch leaves for its partition's reader to
 // fill again: its array of messages and the arena their keys and values
-// were in. A batch of 5000 messages is about 1 MB of each: allocating and
-// zeroing them for every fetch was a fifth of all the pipeline allocated,
-// and of its GC cycles. Nothing keeps a pointer
-// into them once the batch is applied: the engine copies what it keeps,
-// and so does a dead letter.
+// were in. Allocating and zeroing them for every fetch was a fifth of all
+// the pipeline allocated. Nothing keeps a pointer into them once the
+// batch is applied: the engine copies what it keeps, and so does a dead
+// letter.
 type spare struct {
 	msgs  []message
 	arena []byte
@@ -562,60 +429,81 @@ func (r *Runner) recycle(t tp, s spare) {
 	}
 }
 
-func (r *Runner) reject(t tp, m *message, rej *event.Rejection) {
-	r.cfg.Metrics.Rejected.WithLabelValues(string(rej.Reason)).Inc()
-	src := kafka.Message{Topic: t.topic, Partition: t.partition, Offset: m.offset,
-		Key: bytes.Clone(m.key), Value: bytes.Clone(m.value)} // not the whole fetch they alias
-	r.dead = append(r.dead, deadletter.Entry{Source: src, Reason: string(rej.Reason), Detail: rej.Detail})
+// flush takes every unit's changed rows and dead letters (and, with
+// checkpoint, its state and offsets) and queues them for the sink.
+func (r *Runner) flush(ctx context.Context, checkpoint bool) error {
+	return r.flushNotify(ctx, checkpoint, nil)
 }
 
-// flush takes the changed rows and dead letters (and, with checkpoint, the
-// state and offsets) and queues them for the sink.
-func (r *Runner) flush(ctx context.Context, checkpoint bool) error {
-	w := write{start: time.Now()}
-	r.version = max(r.version+1, uint64(time.Now().UnixNano()))
-	w.version = r.version
-	w.rows = r.engine.Flush(r.version)
-	w.dead, r.dead = r.dead, nil
+// flushNotify is flush, telling written (if not nil) once the sink has
+// written it all.
+func (r *Runner) flushNotify(ctx context.Context, checkpoint bool, written chan<- error) error {
+	r.flushSeq++
+	w := write{start: time.Now(), token: r.member + "-" + strconv.FormatUint(r.flushSeq, 10), written: written}
 	m := r.cfg.Metrics
-	if wm := r.engine.Watermark(); wm > 0 {
-		m.Watermark.Set(float64(wm) / 1e9)
-	}
-	m.StateUsers.Set(float64(r.engine.Users()))
-	m.StateTenants.Set(float64(r.engine.Tenants()))
-	m.StateSKUs.Set(float64(r.engine.TenantSKUs()))
-	st := r.engine.Stats()
-	m.Unknown.WithLabelValues("sku").Add(float64(st.UnknownSKUEvents - r.stats.UnknownSKUEvents))
-	m.Unknown.WithLabelValues("workload").Add(float64(st.UnknownWorkloadEvents - r.stats.UnknownWorkloadEvents))
-	r.stats = st
-	if checkpoint {
-		start := time.Now()
-		var state bytes.Buffer
-		if err := r.engine.WriteState(&state); err != nil {
-			return err
+	var users, tenants, skus int
+	for _, p := range slices.Sorted(maps.Keys(r.units)) {
+		u := r.units[p]
+		u.seq++
+		w.rows.Append(u.engine.Flush(u.version()))
+		w.dead = append(w.dead, u.dead...)
+		u.dead = nil
+		if wm := u.engine.Watermark(); wm > 0 {
+			m.UnitWatermark.WithLabelValues(strconv.Itoa(p)).Set(float64(wm) / 1e9)
 		}
-		offsets := map[string]int64{}
-		for t, off := range r.next {
-			offsets[t.String()] = off
+		users, tenants, skus = users+u.engine.Users(), tenants+u.engine.Tenants(), skus+u.engine.TenantSKUs()
+		st := u.engine.Stats()
+		m.Unknown.WithLabelValues("sku").Add(float64(st.UnknownSKUEvents - u.stats.UnknownSKUEvents))
+		m.Unknown.WithLabelValues("workload").Add(float64(st.UnknownWorkloadEvents - u.stats.UnknownWorkloadEvents))
+		u.stats = st
+		if checkpoint {
+			start := time.Now()
+			cp, err := r.checkpointOf(u)
+			if err != nil {
+				return err
+			}
+			w.checkpoints = append(w.checkpoints, unitCheckpoint{u, cp})
+			w.stateTime += time.Since(start)
 		}
-		w.checkpoint = &clickhouse.Checkpoint{Version: r.version, Offsets: offsets, State: state.Bytes()}
-		w.stateTime = time.Since(start)
 	}
+	m.StateUsers.Set(float64(users))
+	m.StateTenants.Set(float64(tenants))
+	m.StateSKUs.Set(float64(skus))
 	err := r.sink.send(ctx, w)
 	if err != nil && ctx.Err() != nil {
-		// the rows left the engine: a clean stop still writes them
+		// the rows left the engines: a clean stop still writes them
 		r.unsent = &w
 	}
 	return err
 }
 
-// updateLag reads every partition's end, sets the lag gauges, marks
-// caught-up partitions idle, and says whether all are caught up.
+func (r *Runner) checkpointOf(u *unit) (clickhouse.Checkpoint, error) {
+	var state bytes.Buffer
+	if err := u.engine.WriteState(&state); err != nil {
+		return clickhouse.Checkpoint{}, fmt.Errorf("checkpoint unit %d: %w", u.p, err)
+	}
+	offsets := map[string]int64{}
+	for i, t := range r.partitionsOf(u.p) {
+		if u.known[i] {
+			offsets[t.String()] = u.next[i]
+		}
+	}
+	return clickhouse.Checkpoint{Unit: int32(u.p), Version: u.version(), Offsets: offsets, State: state.Bytes()}, nil
+}
+
+// updateLag reads the ends of the units' partitions, sets the lag gauges,
+// marks caught-up sides idle, and says whether all are caught up.
 func (r *Runner) updateLag(ctx context.Context) (bool, error) {
+	if len(r.units) == 0 {
+		r.lag.Store(0)
+		return true, nil
+	}
 	// the end a read_committed fetch reaches: the last stable offset
 	req := &kafka.ListOffsetsRequest{Topics: map[string][]kafka.OffsetRequest{}, IsolationLevel: kafka.ReadCommitted}
-	for _, t := range r.allPartitions() {
-		req.Topics[t.topic] = append(req.Topics[t.topic], kafka.LastOffsetOf(t.partition))
+	for p := range r.units {
+		for _, t := range r.partitionsOf(p) {
+			req.Topics[t.topic] = append(req.Topics[t.topic], kafka.LastOffsetOf(t.partition))
+		}
 	}
 	resp, err := r.kafka.ListOffsets(ctx, req)
 	if err != nil {
@@ -630,14 +518,19 @@ func (r *Runner) updateLag(ctx context.Context) (bool, error) {
 				return false, p.Error
 			}
 			t := tp{topic, p.Partition}
-			lag := p.LastOffset - r.next[t]
-			if _, ok := r.next[t]; !ok {
-				lag = p.LastOffset // nothing read yet: offsets start at 0
+			u := r.units[t.partition]
+			if u == nil {
+				continue
+			}
+			side := r.side(t)
+			lag := p.LastOffset // nothing read yet: offsets start at 0
+			if u.known[side] {
+				lag -= u.next[side]
 			}
 			r.cfg.Metrics.Lag.WithLabelValues(topic, strconv.Itoa(p.Partition)).Set(float64(max(lag, 0)))
 			total += max(lag, 0)
-			if lag <= 0 && r.pending[t] == nil {
-				r.engine.SetIdle(r.source(t), true)
+			if lag <= 0 && u.pending[side] == nil {
+				u.engine.SetIdle(int32(side), true)
 			} else {
 				all = false
 			}

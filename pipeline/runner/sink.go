@@ -2,9 +2,11 @@ package runner
 
 import (
 	"context"
+	"errors"
 	"fmt"
-	"strconv"
 	"time"
+
+	"github.com/segmentio/kafka-go"
 
 	"github.com/seatflow/seatflow/pipeline/figures"
 	"github.com/seatflow/seatflow/sinks/clickhouse"
@@ -19,34 +21,46 @@ import (
 // committed only after their checkpoint. One write waits while another
 // runs, so at most two flushes' rows are held.
 type write struct {
-	version    uint64
-	rows       figures.Rows
-	dead       []deadletter.Entry
-	checkpoint *clickhouse.Checkpoint // nil: rows only
-	start      time.Time              // when the flush began
-	stateTime  time.Duration          // building the checkpoint's state
+	token       string // names the write, for ClickHouse's deduplication of a retried insert
+	rows        figures.Rows
+	dead        []deadletter.Entry
+	checkpoints []unitCheckpoint // none: rows only
+	start       time.Time        // when the flush began
+	stateTime   time.Duration    // building the checkpoints' states
+	written     chan<- error     // if set, hears once the write is done
+}
+
+// unitCheckpoint is a unit's checkpoint in a write: once it is saved, the
+// unit's offsets are committed, unless the unit was let go meanwhile.
+type unitCheckpoint struct {
+	unit *unit
+	cp   clickhouse.Checkpoint
 }
 
 type sink struct {
 	writes   chan write
-	dead     chan struct{} // closed when the goroutine ends
-	err      error         // why it ended, read after dead is closed
+	ended    chan struct{} // closed when the goroutine ends
+	err      error         // why it ended, read after ended is closed
 	cancel   context.CancelFunc
 	finished bool // finish was called: nothing more may be sent
 }
 
 func (r *Runner) startSink(ctx context.Context) *sink {
 	ctx, cancel := context.WithCancel(context.WithoutCancel(ctx)) // the final flush outlives Run's context
-	s := &sink{writes: make(chan write, 1), dead: make(chan struct{}), cancel: cancel}
+	s := &sink{writes: make(chan write, 1), ended: make(chan struct{}), cancel: cancel}
 	go func() {
-		defer close(s.dead)
+		defer close(s.ended)
 		for {
 			select {
 			case w, ok := <-s.writes:
 				if !ok {
 					return
 				}
-				if err := r.write(ctx, w); err != nil {
+				err := r.write(ctx, w)
+				if w.written != nil {
+					w.written <- err
+				}
+				if err != nil {
 					s.err = err
 					return
 				}
@@ -64,7 +78,7 @@ func (s *sink) send(ctx context.Context, w write) error {
 	select {
 	case s.writes <- w:
 		return nil
-	case <-s.dead:
+	case <-s.ended:
 		return s.failure()
 	case <-ctx.Done():
 		return ctx.Err()
@@ -84,7 +98,7 @@ func (s *sink) finish(ctx context.Context) error {
 	s.finished = true
 	close(s.writes)
 	select {
-	case <-s.dead:
+	case <-s.ended:
 	case <-ctx.Done():
 		s.stop()
 	}
@@ -94,11 +108,11 @@ func (s *sink) finish(ctx context.Context) error {
 // stop gives up on queued writes and waits for the goroutine to end.
 func (s *sink) stop() {
 	s.cancel()
-	<-s.dead
+	<-s.ended
 }
 
 func (r *Runner) write(ctx context.Context, w write) error {
-	if err := r.writer.Write(ctx, w.rows, strconv.FormatUint(w.version, 10)); err != nil {
+	if err := r.writer.Write(ctx, w.rows, w.token); err != nil {
 		return err
 	}
 	r.ready.Store(true)
@@ -121,48 +135,72 @@ func (r *Runner) write(ctx context.Context, w write) error {
 	}
 	r.flushes.Add(1)
 	m.FlushDuration.Observe(time.Since(w.start).Seconds())
-	if w.checkpoint == nil {
+	if len(w.checkpoints) == 0 {
 		return nil
 	}
 	start := time.Now()
-	// a ClickHouse outage during a save waits like one during an insert,
-	// rather than ending the run
-	if err := r.writer.Retry(ctx, "checkpoints", func() error { return r.cps.Save(ctx, *w.checkpoint) }); err != nil {
-		return err
+	for _, c := range w.checkpoints {
+		// a ClickHouse outage during a save waits like one during an
+		// insert, rather than ending the run
+		if err := r.writer.Retry(ctx, "checkpoints", func() error { return r.cps.Save(ctx, c.cp) }); err != nil {
+			return err
+		}
+		if c.unit.saves++; c.unit.saves%pruneEvery == 0 {
+			if err := r.cps.Prune(ctx, c.cp.Unit, checkpointsKept); err != nil {
+				r.cfg.Log.Warn("prune old checkpoints", "unit", c.cp.Unit, "err", err)
+			}
+		}
 	}
 	m.Checkpoint.Observe((w.stateTime + time.Since(start)).Seconds())
-	r.commit(w.checkpoint.Offsets)
+	r.commit(w.checkpoints)
 	return nil
 }
 
-// commit tells Kafka the checkpoint's offsets. A failure is only logged:
-// the checkpoint holds the offsets, and a later commit catches up.
-func (r *Runner) commit(offsets map[string]int64) {
+// pruneEvery: a unit's old checkpoints are deleted at every pruneEvery-th
+// save (a delete is a mutation: not every minute).
+const pruneEvery = 16
+
+// commit tells Kafka the checkpoints' offsets, for lag monitoring (the
+// checkpoints are what a restore reads). Units let go meanwhile are left
+// out: another member may own them. A commit the group refuses because it
+// has moved on without this member fences the generation's units at once;
+// any other failure is only logged, and a later commit catches up.
+func (r *Runner) commit(cps []unitCheckpoint) {
 	gen := r.gen.Load()
 	if gen == nil {
 		return
 	}
 	commits := map[string]map[int]int64{}
-	for _, t := range r.allPartitions() {
-		off, ok := offsets[t.String()]
-		if !ok || r.lastCommit[t] == off {
+	for _, c := range cps {
+		if c.unit.retired.Load() {
 			continue
 		}
-		if commits[t.topic] == nil {
-			commits[t.topic] = map[int]int64{}
+		for i, t := range r.partitionsOf(c.unit.p) {
+			off, ok := c.cp.Offsets[t.String()]
+			if !ok || c.unit.committed[i] == off {
+				continue
+			}
+			if commits[t.topic] == nil {
+				commits[t.topic] = map[int]int64{}
+			}
+			commits[t.topic][t.partition] = off
 		}
-		commits[t.topic][t.partition] = off
 	}
 	if len(commits) == 0 {
 		return
 	}
 	if err := gen.CommitOffsets(commits); err != nil {
-		r.cfg.Log.Warn("commit offsets to Kafka", "err", err)
+		r.cfg.Log.Warn("commit offsets to Kafka", "generation", gen.ID, "err", err)
+		if errors.Is(err, kafka.IllegalGeneration) || errors.Is(err, kafka.UnknownMemberId) || errors.Is(err, kafka.RebalanceInProgress) || errors.Is(err, kafka.FencedInstanceID) {
+			r.fence(gen)
+		}
 		return
 	}
-	for topic, parts := range commits {
-		for p, off := range parts {
-			r.lastCommit[tp{topic, p}] = off
+	for _, c := range cps {
+		for i, t := range r.partitionsOf(c.unit.p) {
+			if off, ok := commits[t.topic][t.partition]; ok {
+				c.unit.committed[i] = off
+			}
 		}
 	}
 }

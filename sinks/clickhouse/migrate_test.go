@@ -2,8 +2,10 @@ package clickhouse_test
 
 import (
 	"context"
+	"fmt"
 	"testing"
 
+	"github.com/seatflow/seatflow/schemas"
 	"github.com/seatflow/seatflow/sinks/clickhouse"
 	"github.com/seatflow/seatflow/testenv"
 )
@@ -19,8 +21,12 @@ func TestMigrateIsIdempotentAndPortfolioViewWorks(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(applied) != 4 {
-		t.Fatalf("applied %v, want all four migrations", applied)
+	entries, err := schemas.Migrations.ReadDir("migrations")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(applied) != len(entries) || len(applied) < 5 {
+		t.Fatalf("applied %v, want all %d migrations", applied, len(entries))
 	}
 	again, err := clickhouse.Migrate(ctx, conn, db)
 	if err != nil || len(again) != 0 {
@@ -66,27 +72,68 @@ func TestCheckpointRoundTrip(t *testing.T) {
 	env, conn := migrated(t)
 	ctx := context.Background()
 	cps := clickhouse.NewCheckpoints(conn, env.Database, "group-a")
-	if _, err := cps.Latest(ctx); err != clickhouse.ErrNoCheckpoint {
+	if _, err := cps.Latest(ctx, 0); err != clickhouse.ErrNoCheckpoint {
 		t.Fatalf("empty: %v, want ErrNoCheckpoint", err)
 	}
 	state := make([]byte, 3<<20)
 	for i := range state {
 		state[i] = byte(i * 7 % 251)
 	}
-	for v := uint64(1); v <= 2; v++ {
-		if err := cps.Save(ctx, clickhouse.Checkpoint{Version: v, Offsets: map[string]int64{"usage/0": int64(10 * v)}, State: state[:len(state)-int(v)]}); err != nil {
+	for v := uint64(1); v <= 4; v++ {
+		if err := cps.Save(ctx, clickhouse.Checkpoint{Unit: 0, Version: v, Offsets: map[string]int64{"usage/0": int64(10 * v)}, State: state[:len(state)-int(v)]}); err != nil {
 			t.Fatal(err)
 		}
 	}
+	if err := cps.Save(ctx, clickhouse.Checkpoint{Unit: 1, Version: 9, Offsets: map[string]int64{"usage/1": 5}, State: state[:10]}); err != nil {
+		t.Fatal(err)
+	}
 	other := clickhouse.NewCheckpoints(conn, env.Database, "group-b")
-	if _, err := other.Latest(ctx); err != clickhouse.ErrNoCheckpoint {
+	if _, err := other.Latest(ctx, 0); err != clickhouse.ErrNoCheckpoint {
 		t.Errorf("another group sees a checkpoint: %v", err)
 	}
-	cp, err := cps.Latest(ctx)
+	cp, err := cps.Latest(ctx, 0)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if cp.Version != 2 || cp.Offsets["usage/0"] != 20 || string(cp.State) != string(state[:len(state)-2]) {
+	if cp.Version != 4 || cp.Offsets["usage/0"] != 40 || string(cp.State) != string(state[:len(state)-4]) {
 		t.Errorf("latest: version %d offsets %v state %d bytes", cp.Version, cp.Offsets, len(cp.State))
+	}
+	if err := cps.Prune(ctx, 0, 2); err != nil {
+		t.Fatal(err)
+	}
+	if vs, err := cps.Versions(ctx, 0, 10); err != nil || fmt.Sprint(vs) != "[4 3]" {
+		t.Errorf("unit 0 after keeping 2: versions %v (%v), want [4 3]", vs, err)
+	}
+	if cp, err := cps.Latest(ctx, 1); err != nil || cp.Version != 9 {
+		t.Errorf("unit 1: version %d (%v), want 9: pruning unit 0 must not touch it", cp.Version, err)
+	}
+}
+
+// TestClaims: each claim of a unit gets a higher epoch, above the
+// restored checkpoint's; a claim that finds a later one loses.
+func TestClaims(t *testing.T) {
+	env, conn := migrated(t)
+	ctx := context.Background()
+	cps := clickhouse.NewCheckpoints(conn, env.Database, "group-a")
+	e1, err := cps.Claim(ctx, 3, 5, "a", 0)
+	if err != nil || e1 != 1 {
+		t.Fatalf("first claim: %d %v, want 1", e1, err)
+	}
+	if e2, err := cps.Claim(ctx, 3, 6, "b", 7); err != nil || e2 != 8 {
+		t.Fatalf("claim above a checkpoint of epoch 7: %d %v, want 8", e2, err)
+	}
+	if e, err := cps.Claim(ctx, 4, 6, "b", 0); err != nil || e != 1 {
+		t.Fatalf("another unit's first claim: %d %v, want 1", e, err)
+	}
+	// two members that read the claims at once both claim epoch 8: the
+	// one of the later generation keeps it
+	for _, c := range []struct {
+		epoch      uint64
+		generation int32
+		want       bool
+	}{{8, 5, true}, {8, 6, false}, {8, 7, false}, {7, 9, true}, {9, 1, false}} {
+		if lost, err := cps.Superseded(ctx, 3, c.epoch, c.generation); err != nil || lost != c.want {
+			t.Errorf("epoch %d of generation %d superseded: %v (%v), want %v", c.epoch, c.generation, lost, err, c.want)
+		}
 	}
 }
