@@ -112,7 +112,7 @@ func TestKill9AndRestartEqualsReference(t *testing.T) {
 		crashed++
 	}
 	var checkpoints uint64
-	conn.QueryRow(context.Background(), "SELECT count() FROM "+chEnv.Database+".checkpoints").Scan(&checkpoints)
+	conn.QueryRow(context.Background(), "SELECT count() FROM "+chEnv.Database+".unit_checkpoints").Scan(&checkpoints)
 	t.Logf("killed %d runs; %d checkpoints written before the drain", crashed, checkpoints)
 
 	out, err := drain(t, bin, runArgs(k, chEnv, "--drain"))

@@ -49,8 +49,11 @@ func (r *Runner) newGroup() (*kafka.ConsumerGroup, error) {
 		ID: r.cfg.Group, Brokers: r.cfg.Brokers, Topics: []string{r.cfg.LicenseTopic, r.cfg.UsageTopic},
 		GroupBalancers: []kafka.GroupBalancer{unitBalancer{license: r.cfg.LicenseTopic, usage: r.cfg.UsageTopic, owned: r.Units}},
 		StartOffset:    kafka.FirstOffset, SessionTimeout: sessionTimeout, HeartbeatInterval: 2 * time.Second,
-		RebalanceTimeout: rebalanceTimeout, JoinGroupBackoff: time.Second, Timeout: 10 * time.Second,
-		Logger: logf(slog.LevelDebug), ErrorLogger: logf(slog.LevelWarn),
+		RebalanceTimeout: rebalanceTimeout, JoinGroupBackoff: time.Second,
+		// a JoinGroup waits for the other members to rejoin, up to their
+		// rebalance timeout and a session: its answer may take that long
+		Timeout: sessionTimeout + 2*rebalanceTimeout,
+		Logger:  logf(slog.LevelDebug), ErrorLogger: logf(slog.LevelWarn),
 	})
 	if err != nil {
 		return nil, fmt.Errorf("consumer group %s: %w", r.cfg.Group, err)
@@ -69,15 +72,41 @@ func (r *Runner) closeGroup() {
 	}
 }
 
+// consume follows the group, leaving and joining it again as a new member
+// when the loop asks (see stall.go).
+func (r *Runner) consume(ctx context.Context, group *kafka.ConsumerGroup, out chan<- batch) {
+	for group != nil && r.follow(ctx, group, out) {
+		group.Close()
+		var err error
+		if group, err = r.newGroup(); err != nil { // the config was good a moment ago
+			r.cfg.Log.Error("join the consumer group again", "err", err)
+			return
+		}
+	}
+}
+
 // follow follows the group's generations: each one's units are worked at
 // once, whatever share of them this member is given, and when it ends,
 // every unit is flushed and checkpointed before the member joins the next.
-func (r *Runner) follow(ctx context.Context, group *kafka.ConsumerGroup, out chan<- batch) {
+// It says whether to join again as a new member.
+func (r *Runner) follow(ctx context.Context, group *kafka.ConsumerGroup, out chan<- batch) (rejoin bool) {
+	next, cancel := context.WithCancel(ctx)
+	defer cancel()
+	go func() {
+		select {
+		case <-r.rejoin:
+			cancel()
+		case <-next.Done():
+		}
+	}()
 	for {
-		gen, err := group.Next(ctx)
+		gen, err := group.Next(next)
 		if err != nil {
 			if ctx.Err() != nil || errors.Is(err, kafka.ErrGroupClosed) {
-				return
+				return false
+			}
+			if next.Err() != nil {
+				return true
 			}
 			r.cfg.Log.Warn("join consumer group; retrying", "group", r.cfg.Group, "err", err)
 			continue
@@ -86,7 +115,7 @@ func (r *Runner) follow(ctx context.Context, group *kafka.ConsumerGroup, out cha
 		r.cfg.Metrics.Rebalances.Inc()
 		units := unitsOf(gen.Assignments, r.cfg.LicenseTopic, r.cfg.UsageTopic)
 		if !r.onLoop(ctx, func(ctx context.Context) error { return r.assign(ctx, gen, units, out) }) {
-			return
+			return false
 		}
 		r.cfg.Log.Info("working units", "group", r.cfg.Group, "generation", gen.ID, "units", units)
 		// kafka-go waits for this before it joins the next generation

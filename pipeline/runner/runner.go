@@ -88,6 +88,8 @@ type Runner struct {
 	groupClosed bool
 	control     chan func(context.Context) error // run on the loop's goroutine
 	loopDone    chan struct{}
+	rejoin      chan struct{} // the loop asks follow to leave and join the group again
+	stall       stallWatch
 
 	// reading (consume.go)
 	positions positions
@@ -156,7 +158,7 @@ func New(cfg Config, ch driver.Conn) (*Runner, error) {
 		units:     map[int]*unit{},
 		positions: positions{next: map[tp]int64{}}, credits: map[tp]chan struct{}{}, spare: map[tp]chan spare{},
 		consumed: map[consumedKey]prometheus.Counter{},
-		control:  make(chan func(context.Context) error), loopDone: make(chan struct{}),
+		control:  make(chan func(context.Context) error), loopDone: make(chan struct{}), rejoin: make(chan struct{}, 1),
 		kafka: &kafka.Client{Addr: kafka.TCP(cfg.Brokers...), Timeout: 5 * time.Second},
 	}
 	r.owned.Store(&[]int{})
@@ -214,7 +216,7 @@ func (r *Runner) Run(ctx context.Context) error {
 	// committed through it.
 	defer r.closeGroup()
 	batches := make(chan batch, 2*r.partitions*batchesInFlight)
-	go r.follow(ctx, group, batches)
+	go r.consume(ctx, group, batches)
 	r.sink = r.startSink(ctx)
 	defer r.sink.stop() // on errors: the last checkpoints hold what was not written
 
@@ -276,6 +278,12 @@ func (r *Runner) loop(ctx context.Context, batches chan batch) error {
 			if r.assigned.gen != nil && !r.worked.Load() {
 				if err := r.acquireMissing(ctx, batches); err != nil {
 					return err
+				}
+			}
+			if r.stalled(ctx) {
+				select {
+				case r.rejoin <- struct{}{}:
+				default:
 				}
 			}
 			if lagTicks++; lagTicks%20 == 0 {

@@ -143,22 +143,8 @@ func produce(t *testing.T, k *testenv.Kafka, events []event.Event) {
 func deadLetters(t *testing.T, k *testenv.Kafka) map[string]kafka.Message {
 	t.Helper()
 	got := map[string]kafka.Message{}
-	for p := 0; p < k.Partitions; p++ {
-		rd := kafka.NewReader(kafka.ReaderConfig{Brokers: k.Brokers, Topic: k.DeadLetter, Partition: p, MaxWait: 100 * time.Millisecond})
-		for {
-			ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
-			m, err := rd.ReadMessage(ctx)
-			cancel()
-			if err != nil {
-				break
-			}
-			for _, h := range m.Headers {
-				if h.Key == deadletter.HeaderReason {
-					got[string(h.Value)] = m
-				}
-			}
-		}
-		rd.Close()
+	for _, m := range allDeadLetters(t, k) {
+		got[headerMap(m)[deadletter.HeaderReason]] = m
 	}
 	return got
 }
