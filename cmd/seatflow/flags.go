@@ -2,7 +2,9 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"net/url"
 	"os"
 	"strings"
 	"time"
@@ -48,7 +50,7 @@ type clickhouseFlags struct {
 
 func addClickHouseFlags(cmd *kingpin.CmdClause) *clickhouseFlags {
 	c := &clickhouseFlags{}
-	cmd.Flag("clickhouse.dsn", "ClickHouse DSN: clickhouse://user:pass@host:9000 (native) or http://host:8123 (HTTP).").Default("http://127.0.0.1:8123").StringVar(&c.dsn)
+	cmd.Flag("clickhouse.dsn", "ClickHouse DSN: clickhouse://user:pass@host:9000 (native) or http://host:8123 (HTTP); TLS with clickhouse://...?secure=true or https://. Its password is never logged.").Default("http://127.0.0.1:8123").StringVar(&c.dsn)
 	cmd.Flag("clickhouse.database", "Database of seatflow's tables.").Default("seatflow").StringVar(&c.database)
 	return c
 }
@@ -56,21 +58,48 @@ func addClickHouseFlags(cmd *kingpin.CmdClause) *clickhouseFlags {
 func (c *clickhouseFlags) open(ctx context.Context) (driver.Conn, error) {
 	opts, err := clickhouse.ParseDSN(c.dsn)
 	if err != nil {
-		return nil, fmt.Errorf("--clickhouse.dsn %q: %w", c.dsn, err)
+		return nil, fmt.Errorf("--clickhouse.dsn %q: %w", c.redacted(), err)
 	}
 	opts.DialTimeout = 5 * time.Second
 	opts.MaxOpenConns = 4
 	conn, err := clickhouse.Open(opts)
 	if err != nil {
-		return nil, fmt.Errorf("open ClickHouse %s: %w", c.dsn, err)
+		return nil, fmt.Errorf("open ClickHouse %s: %w", c.redacted(), err)
 	}
 	pctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 	defer cancel()
 	if err := conn.Ping(pctx); err != nil {
 		conn.Close()
-		return nil, fmt.Errorf("ClickHouse at %s does not answer: %w (is it running? `seatflow dev` starts a local one)", c.dsn, err)
+		return nil, fmt.Errorf("ClickHouse at %s does not answer: %w (is it running? `seatflow dev` starts a local one)", c.redacted(), redactErr(err, c.dsn))
 	}
 	return conn, nil
+}
+
+// redacted is the DSN with its password (user info, or a password
+// query parameter) replaced, for logs and errors.
+func (c *clickhouseFlags) redacted() string {
+	u, err := url.Parse(c.dsn)
+	if err != nil {
+		return "(a DSN that does not parse)"
+	}
+	q := u.Query()
+	if q.Has("password") {
+		q.Set("password", "xxxxx")
+		u.RawQuery = q.Encode()
+	}
+	return u.Redacted()
+}
+
+// redactErr keeps a driver's error from repeating the DSN's password.
+func redactErr(err error, dsn string) error {
+	u, perr := url.Parse(dsn)
+	if perr != nil || u.User == nil {
+		return err
+	}
+	if pw, ok := u.User.Password(); ok && pw != "" && strings.Contains(err.Error(), pw) {
+		return errors.New(strings.ReplaceAll(err.Error(), pw, "xxxxx"))
+	}
+	return err
 }
 
 const catalogHelp = "SKU catalog JSON file; default: the built-in schemas/catalog.json."

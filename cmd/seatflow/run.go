@@ -37,6 +37,7 @@ type runFlags struct {
 	drain             bool
 	metricsAddr       string
 	cpuProfile        string
+	pprofAddr         string
 }
 
 func addRunFlags(cmd *kingpin.CmdClause) *runFlags {
@@ -53,6 +54,7 @@ func addRunFlags(cmd *kingpin.CmdClause) *runFlags {
 	cmd.Flag("limit.subscriptions-per-tenant", "Most subscriptions one tenant may have; further ones are limit_exceeded dead letters.").Default(strconv.Itoa(figures.DefaultLimits.Subscriptions)).IntVar(&f.limits.Subscriptions)
 	cmd.Flag("limit.skus-per-tenant", "Most SKUs one tenant may have subscriptions or assignments of; further ones are limit_exceeded dead letters.").Default(strconv.Itoa(figures.DefaultLimits.SKUs)).IntVar(&f.limits.SKUs)
 	cmd.Flag("metrics.listen-address", "Address of /metrics, /healthz and /readyz.").Default("127.0.0.1:9464").StringVar(&f.metricsAddr)
+	cmd.Flag("debug.pprof-address", "Serve Go's profiles (/debug/pprof/) on this address, e.g. 127.0.0.1:6060; off when empty. They tell much about the process: keep it on loopback.").Default("").StringVar(&f.pprofAddr)
 	cmd.Flag("debug.cpuprofile", "Write a CPU profile (pprof) of the run to this file.").Default("").StringVar(&f.cpuProfile)
 	cmd.Flag("drain", "Consume to the end of every partition, flush, checkpoint and exit 0 (backfills, tests).").BoolVar(&f.drain)
 	return f
@@ -130,11 +132,6 @@ func (f *runFlags) start(ctx context.Context, log *slog.Logger, started func(*ru
 	}
 	mux := http.NewServeMux()
 	mux.Handle("/metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
-	// profiles, as Prometheus serves them: go tool pprof http://ADDR/debug/pprof/heap
-	mux.HandleFunc("/debug/pprof/", httppprof.Index)
-	mux.HandleFunc("/debug/pprof/profile", httppprof.Profile)
-	mux.HandleFunc("/debug/pprof/symbol", httppprof.Symbol)
-	mux.HandleFunc("/debug/pprof/trace", httppprof.Trace)
 	mux.HandleFunc("/healthz", func(w http.ResponseWriter, _ *http.Request) { fmt.Fprintln(w, "ok") })
 	mux.HandleFunc("/readyz", func(w http.ResponseWriter, _ *http.Request) {
 		if !r.Ready() {
@@ -146,7 +143,14 @@ func (f *runFlags) start(ctx context.Context, log *slog.Logger, started func(*ru
 	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}
 	go srv.Serve(ln)
 	defer srv.Close()
-	log.Info("seatflow running", "kafka", f.kafka.brokers, "clickhouse", f.ch.dsn, "database", f.ch.database,
+	if f.pprofAddr != "" {
+		stop, err := servePprof(f.pprofAddr)
+		if err != nil {
+			return nil, err
+		}
+		defer stop()
+	}
+	log.Info("seatflow running", "kafka", f.kafka.brokers, "clickhouse", f.ch.redacted(), "database", f.ch.database,
 		"metrics", "http://"+ln.Addr().String()+"/metrics", "drain", f.drain)
 	if started != nil {
 		started(r)
@@ -155,4 +159,21 @@ func (f *runFlags) start(ctx context.Context, log *slog.Logger, started func(*ru
 		return r, err
 	}
 	return r, nil
+}
+
+// servePprof serves Go's profiles, as Prometheus does: go tool pprof
+// http://ADDR/debug/pprof/heap.
+func servePprof(addr string) (stop func(), err error) {
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return nil, fmt.Errorf("--debug.pprof-address %s: %w", addr, err)
+	}
+	mux := http.NewServeMux()
+	mux.HandleFunc("/debug/pprof/", httppprof.Index)
+	mux.HandleFunc("/debug/pprof/profile", httppprof.Profile)
+	mux.HandleFunc("/debug/pprof/symbol", httppprof.Symbol)
+	mux.HandleFunc("/debug/pprof/trace", httppprof.Trace)
+	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}
+	go srv.Serve(ln)
+	return func() { srv.Close() }, nil
 }
