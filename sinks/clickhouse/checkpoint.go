@@ -13,18 +13,14 @@ import (
 // Checkpoint is one unit's figure state and the offsets it covers: the
 // next offset to read per "topic/partition".
 type Checkpoint struct {
-	Unit    int32 // LegacyUnit: the whole pipeline's, from before units
+	Unit    int32
 	Version uint64
 	Offsets map[string]int64
 	State   []byte
 }
 
-// LegacyUnit marks a checkpoint of the whole pipeline, written before
-// units had their own.
-const LegacyUnit = -1
-
-// Checkpoints stores checkpoints in the checkpoints table, and the units'
-// epoch claims in unit_claims.
+// Checkpoints stores the units' checkpoints in unit_checkpoints, and
+// their epoch claims in unit_claims.
 type Checkpoints struct {
 	conn  driver.Conn
 	db    string
@@ -43,7 +39,7 @@ func (c *Checkpoints) Save(ctx context.Context, cp Checkpoint) error {
 		return err
 	}
 	state := enc.EncodeAll(cp.State, nil)
-	b, err := c.conn.PrepareBatch(ctx, "INSERT INTO "+c.db+".checkpoints (consumer_group, unit, version, created_at, offsets, state)")
+	b, err := c.conn.PrepareBatch(ctx, "INSERT INTO "+c.db+".unit_checkpoints (consumer_group, unit, version, created_at, offsets, state)")
 	if err != nil {
 		return fmt.Errorf("save checkpoint of unit %d: %w", cp.Unit, err)
 	}
@@ -63,7 +59,7 @@ var ErrNoCheckpoint = errors.New("no checkpoint")
 // Versions lists the unit's newest checkpoints' versions, newest first, at
 // most n of them.
 func (c *Checkpoints) Versions(ctx context.Context, unit int32, n int) ([]uint64, error) {
-	rows, err := c.conn.Query(ctx, "SELECT version FROM "+c.db+".checkpoints WHERE consumer_group = ? AND unit = ? ORDER BY version DESC LIMIT ?", c.group, unit, n)
+	rows, err := c.conn.Query(ctx, "SELECT version FROM "+c.db+".unit_checkpoints WHERE consumer_group = ? AND unit = ? ORDER BY version DESC LIMIT ?", c.group, unit, n)
 	if err != nil {
 		return nil, fmt.Errorf("list checkpoints of unit %d: %w", unit, err)
 	}
@@ -85,7 +81,7 @@ func (c *Checkpoints) Versions(ctx context.Context, unit int32, n int) ([]uint64
 func (c *Checkpoints) Load(ctx context.Context, unit int32, version uint64) (Checkpoint, error) {
 	cp := Checkpoint{Unit: unit}
 	var state string
-	row := c.conn.QueryRow(ctx, "SELECT version, offsets, state FROM "+c.db+".checkpoints WHERE consumer_group = ? AND unit = ? AND version = ? LIMIT 1",
+	row := c.conn.QueryRow(ctx, "SELECT version, offsets, state FROM "+c.db+".unit_checkpoints WHERE consumer_group = ? AND unit = ? AND version = ? LIMIT 1",
 		c.group, unit, version)
 	if err := row.Scan(&cp.Version, &cp.Offsets, &state); err != nil {
 		return cp, fmt.Errorf("read checkpoint %d of unit %d: %w", version, unit, err)
@@ -119,7 +115,7 @@ func (c *Checkpoints) Prune(ctx context.Context, unit int32, keep int) error {
 	if err != nil || len(vs) < keep {
 		return err
 	}
-	if err := c.conn.Exec(ctx, "DELETE FROM "+c.db+".checkpoints WHERE consumer_group = ? AND unit = ? AND version < ?", c.group, unit, vs[keep-1]); err != nil {
+	if err := c.conn.Exec(ctx, "DELETE FROM "+c.db+".unit_checkpoints WHERE consumer_group = ? AND unit = ? AND version < ?", c.group, unit, vs[keep-1]); err != nil {
 		return fmt.Errorf("prune checkpoints of unit %d: %w", unit, err)
 	}
 	return nil
