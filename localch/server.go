@@ -37,7 +37,14 @@ type Server struct {
 
 	version, timezone, displayName string
 	seq                            atomic.Uint64
+	// password, when set, every request must carry (see guard.go); when
+	// empty, requests must name a loopback Host.
+	password string
 }
+
+// RequirePassword makes every request carry password; the server may then
+// be reached by any host name.
+func (s *Server) RequirePassword(password string) { s.password = password }
 
 // Baseline settings that make the engine answer like a ClickHouse server
 // rather than like clickhouse-local, whose defaults differ.
@@ -82,6 +89,14 @@ var reservedParams = map[string]bool{
 }
 
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	switch {
+	case s.password == "" && !allowedHost(r):
+		http.Error(w, "the local ClickHouse answers requests to a loopback name only (Host "+r.Host+")", http.StatusForbidden)
+		return
+	case s.password != "" && password(r) != s.password:
+		s.writeError(w, &Exception{Code: codeAuthFailed, Message: "Authentication failed: password is incorrect. (AUTHENTICATION_FAILED)"})
+		return
+	}
 	switch r.URL.Path {
 	case "/ping", "/replicas_status":
 		io.WriteString(w, "Ok.\n")
@@ -109,6 +124,11 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		defer req.cleanup()
 	}
 	if err == nil {
+		if rej := refuse(r.Method, req.text); rej != nil {
+			err = rej
+		}
+	}
+	if err == nil {
 		var out []byte
 		out, err = s.execute(req)
 		if err == nil {
@@ -128,6 +148,9 @@ type request struct {
 	compress bool   // compress=1: answer in ClickHouse's compressed frames
 	method   string // network_compression_method for compress=1
 	dataFile string
+	// text is the SQL as the client sent it (query holds the front end's
+	// INFILE clause for sent data)
+	text string
 	// clientRevision is client_protocol_version, the revision the client
 	// decodes the hello answer with.
 	clientRevision string
@@ -186,7 +209,7 @@ func (s *Server) readRequest(r *http.Request, params map[string][]string) (*requ
 	}
 	text := get("query")
 	if r.Method != http.MethodPost {
-		q.query = text
+		q.query, q.text = text, text
 		return q, nil
 	}
 	if text != "" {
@@ -199,7 +222,7 @@ func (s *Server) readRequest(r *http.Request, params map[string][]string) (*requ
 			}
 			if n == 0 {
 				os.Remove(path)
-				q.query = text
+				q.query, q.text = text, text
 				return q, nil
 			}
 			q.dataFile = path
@@ -226,7 +249,7 @@ func (s *Server) readRequest(r *http.Request, params map[string][]string) (*requ
 		q.query = q.fromInfile(prefix, path, format)
 		return q, nil
 	}
-	q.query = text
+	q.query, q.text = text, text
 	return q, nil
 }
 
@@ -270,6 +293,7 @@ func splitInsert(text string) (prefix, format, rest string, ok bool) {
 // restore: three more engine calls, a third of a small insert's time),
 // unless query parameters need the session.
 func (q *request) fromInfile(prefix, path, format string) string {
+	q.text = prefix + " FORMAT " + format
 	clause := ""
 	if len(q.settings) > 0 {
 		for k := range q.settings {

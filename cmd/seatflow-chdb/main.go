@@ -37,9 +37,15 @@ func run() error {
 	fs := flag.NewFlagSet("seatflow-chdb", flag.ContinueOnError)
 	listen := fs.String("listen", envOr("SEATFLOW_CLICKHOUSE_LISTEN", "127.0.0.1:8123"), "HTTP address to serve ClickHouse's HTTP interface on (env SEATFLOW_CLICKHOUSE_LISTEN)")
 	dataDir := fs.String("data-dir", envOr("SEATFLOW_CLICKHOUSE_DATA_DIR", ""), "directory holding the databases; required (env SEATFLOW_CLICKHOUSE_DATA_DIR)")
+	password := fs.String("password", envOr("SEATFLOW_CLICKHOUSE_PASSWORD", ""), "password every request must carry; required to listen beyond loopback (env SEATFLOW_CLICKHOUSE_PASSWORD)")
 	verbose := fs.Bool("verbose", false, "log every request")
 	if err := fs.Parse(os.Args[1:]); err != nil {
 		return err
+	}
+	if host, _, err := net.SplitHostPort(*listen); err != nil {
+		return fmt.Errorf("--listen %q: %w (want host:port)", *listen, err)
+	} else if ip := net.ParseIP(host); *password == "" && host != "localhost" && (ip == nil || !ip.IsLoopback()) {
+		return fmt.Errorf("--listen %s is beyond loopback: set --password (or SEATFLOW_CLICKHOUSE_PASSWORD), or listen on 127.0.0.1", *listen)
 	}
 	if *dataDir == "" {
 		return errors.New("--data-dir is required: the directory where the local ClickHouse keeps its databases")
@@ -76,6 +82,9 @@ func run() error {
 	srv, err := localch.NewServer(engine, filepath.Join(dir, "tmp"), log)
 	if err != nil {
 		return err
+	}
+	if *password != "" {
+		srv.RequirePassword(*password)
 	}
 	log.Info("local ClickHouse ready", "engine", "chDB "+srv.Version(), "addr", ln.Addr().String(), "data_dir", dir, "startup", time.Since(start).Round(time.Millisecond))
 	fmt.Printf("listening on %s\n", ln.Addr())

@@ -8,6 +8,7 @@ import (
 	"io"
 	"net/http"
 	"net/url"
+	"os"
 	"strings"
 	"sync"
 	"testing"
@@ -686,5 +687,64 @@ func TestNativeInsertMatchesColumnsByName(t *testing.T) {
 	do("POST", "INSERT INTO n (a, s) FORMAT Native", body)
 	if got, want := string(do("GET", "SELECT a, s, d FROM n ORDER BY a FORMAT CSV", nil)), "0,\"0\",9\n10,\"1\",9\n20,\"2\",9\n"; got != want {
 		t.Errorf("rows %q, want %q", got, want)
+	}
+}
+
+// TestGuards: a GET runs reads only, and nothing reaches files, URLs or
+// programs outside the server's own tables, as a server with default
+// settings answers. Where the local ClickHouse differs: it also refuses a
+// Host that does not name loopback (a web page's rebound name), which a
+// server, with its users and passwords, need not.
+func TestGuards(t *testing.T) {
+	ch, conn, ctx := setup(t)
+	if ch.HTTPURL == "" {
+		t.Skip("the ClickHouse under test is reached over the native protocol; the guards are of the HTTP interface")
+	}
+	exec(t, ctx, conn, "CREATE TABLE g (a UInt32) ENGINE = MergeTree ORDER BY a")
+	cases := []struct {
+		name, method, query string
+	}{
+		{"a write over GET", "GET", "INSERT INTO g VALUES (1)"},
+		{"DDL over GET", "GET", "CREATE DATABASE guard_test_db"},
+		{"file() over GET", "GET", "SELECT * FROM file('/etc/passwd', 'LineAsString')"},
+		{"file() with a comment before its parenthesis", "POST", "SELECT * FROM file/**/('/etc/passwd', 'LineAsString')"},
+		{"writing a file", "POST", "INSERT INTO FUNCTION file('/tmp/seatflow-guard-test.csv', 'CSV', 'a UInt32') VALUES (1)"},
+		{"INTO OUTFILE", "POST", "SELECT 1 INTO OUTFILE '/tmp/seatflow-guard-test.out'"},
+		{"url()", "POST", "SELECT * FROM url('http://127.0.0.1:1/', 'LineAsString')"},
+		{"executable()", "POST", "SELECT * FROM executable('id', 'LineAsString')"},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			code, body, _ := send(t, ctx, ch, c.method, c.query, nil, nil)
+			if code == 200 {
+				t.Errorf("%s %s: answered %q", c.method, c.query, body)
+			}
+		})
+	}
+	if _, err := os.Stat("/tmp/seatflow-guard-test.csv"); err == nil {
+		t.Error("a file was written through file()")
+	}
+	// what must still work
+	for _, q := range []string{"SELECT count() FROM g", "SELECT 'file(' AS s", "SHOW TABLES", "WITH 1 AS x SELECT x"} {
+		if code, body, _ := send(t, ctx, ch, "GET", q, nil, nil); code != 200 {
+			t.Errorf("GET %s: %d %s", q, code, body)
+		}
+	}
+	if code, body, _ := send(t, ctx, ch, "POST", "INSERT INTO g VALUES (1)", nil, nil); code != 200 {
+		t.Errorf("POST insert: %d %s", code, body)
+	}
+
+	if ch.Kind != "local" {
+		return
+	}
+	req, _ := http.NewRequestWithContext(ctx, "GET", ch.HTTPURL+"/?query=SELECT+1", nil)
+	req.Host = "attacker.example:8123"
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusForbidden {
+		t.Errorf("a foreign Host got %d, want 403", resp.StatusCode)
 	}
 }
