@@ -6,6 +6,7 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"flag"
@@ -50,6 +51,7 @@ func main() {
 	svg := flag.String("chart", "bench/chart.svg", "where to draw throughput and memory against size")
 	only := flag.String("only", "core,memory,restart,e2e,sql", "which parts to run")
 	replot := flag.String("replot", "", "only print the table and draw the chart from this results file")
+	readme := flag.String("readme", "README.md", "whose table between <!-- bench --> markers to replace with this run's")
 	cpuprofile := flag.String("cpuprofile", "", "write a CPU profile of the whole run to this file")
 	runProfile := flag.String("run-cpuprofile", "", "write a CPU profile of each end-to-end `seatflow run` to this file, suffixed with the size")
 	flag.Parse()
@@ -75,6 +77,9 @@ func main() {
 		if err == nil {
 			printTable(rep)
 			err = chart(rep, *svg)
+		}
+		if err == nil {
+			err = writeMarkdown(rep, *readme)
 		}
 		if err != nil {
 			fail(err)
@@ -135,7 +140,10 @@ func main() {
 	if err := chart(rep, *svg); err != nil {
 		fail(err)
 	}
-	fmt.Fprintf(os.Stderr, "wrote %s and %s\n", *out, *svg)
+	if err := writeMarkdown(rep, *readme); err != nil {
+		fail(err)
+	}
+	fmt.Fprintf(os.Stderr, "wrote %s, %s and the table in %s\n", *out, *svg, *readme)
 }
 
 func label(r Result) string {
@@ -163,6 +171,28 @@ func printTable(rep Report) {
 	}
 	tw.Flush()
 	fmt.Printf("machine: %s\n", rep.Machine)
+}
+
+// writeMarkdown puts rep's table between the file's <!-- bench --> and
+// <!-- /bench --> markers: the README shows the latest run only.
+func writeMarkdown(rep Report, path string) error {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return err
+	}
+	const begin, end = "<!-- bench -->\n", "<!-- /bench -->"
+	i, j := bytes.Index(b, []byte(begin)), bytes.Index(b, []byte(end))
+	if i < 0 || j < i {
+		return fmt.Errorf("%s has no %q ... %q markers for the table", path, strings.TrimSpace(begin), end)
+	}
+	var t strings.Builder
+	fmt.Fprintf(&t, "| figure | value | target |\n|---|---|---|\n")
+	for _, r := range rep.Results {
+		fmt.Fprintf(&t, "| %s | %.1f %s | %s |\n", label(r), r.Value, r.Unit, r.Target)
+	}
+	fmt.Fprintf(&t, "\n%s, %s.\n", rep.When.Format("2006-01-02"), rep.Machine)
+	out := append(append(append([]byte(nil), b[:i+len(begin)]...), t.String()...), b[j:]...)
+	return os.WriteFile(path, out, 0o644)
 }
 
 func machine() string {
