@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math"
 	"sort"
 	"time"
 
@@ -154,12 +155,18 @@ func (e *Engine) ReadState(r io.Reader) error {
 	n.base = event.Day(br.varint())
 	n.started = br.bool()
 	n.closed, n.computed, n.unflushedFrom = event.Day(br.varint()), event.Day(br.varint()), event.Day(br.varint())
+	// Workloads are stored by name: a catalog that changed since (a SKU
+	// added, a workload that sorts first) gives them other ids, and the
+	// tenants' columns move to them.
 	nw := br.count(MaxWorkloads)
+	n.remap = make([]uint8, 0, nw)
 	for i := 0; i < nw && br.err == nil; i++ {
 		name := br.str()
-		if id, ok := n.workloadIDOf(name); !ok || int(id) != i {
-			return fmt.Errorf("read state: workload %s at position %d does not match the catalog's order", name, i)
+		id, ok := n.workloadIDOf(name)
+		if !ok {
+			return fmt.Errorf("read state: workload %s does not fit beside the catalog's (%d at most)", name, MaxWorkloads)
 		}
+		n.remap = append(n.remap, id)
 	}
 	ns := br.count(1 << 20)
 	for i := 0; i < ns && br.err == nil; i++ {
@@ -180,6 +187,7 @@ func (e *Engine) ReadState(r io.Reader) error {
 		return fmt.Errorf("read state: %w", br.err)
 	}
 	n.updateWatermark() // the same watermark; and the slowest busy source
+	n.remap = nil
 	*e = *n
 	return nil
 }
@@ -189,10 +197,17 @@ func (e *Engine) readTenant(r *reader) {
 	n := r.count(1 << 32)
 	t.users.load(r.words(n))
 	t.firstDay, t.dirtyFrom = event.Day(r.varint()), event.Day(r.varint())
-	na := r.count(MaxWorkloads)
+	na := r.count(uint64(len(e.remap)))
+	moved := false
 	for i := 0; i < na && r.err == nil; i++ {
-		t.firstUsage = append(t.firstUsage, event.Day(r.varint()))
-		t.act = append(t.act, r.words(-1))
+		first, col := event.Day(r.varint()), r.words(-1)
+		w := int(e.remap[i])
+		for w >= len(t.act) {
+			t.act = append(t.act, nil)
+			t.firstUsage = append(t.firstUsage, math.MaxInt32)
+		}
+		t.act[w], t.firstUsage[w] = col, first
+		moved = moved || w != i
 	}
 	nk := r.count(1 << 20)
 	for i := 0; i < nk && r.err == nil; i++ {
@@ -228,6 +243,12 @@ func (e *Engine) readTenant(r *reader) {
 	for i := 0; i < ne && r.err == nil; i++ {
 		k := rowKey{kind: uint8(r.uvarint()), sku: uint16(r.uvarint()), workload: uint8(r.uvarint()), day: event.Day(r.varint())}
 		t.emitted = append(t.emitted, emittedRow{k, r.u64()})
+	}
+	if moved {
+		// digests keyed by the old ids: forget them, and emit the rows
+		// that may still change again
+		t.emitted = nil
+		t.dirtyFrom = min(t.dirtyFrom, t.firstDay)
 	}
 }
 

@@ -2,13 +2,19 @@ package figures_test
 
 import (
 	"bytes"
+	"encoding/json"
+	"errors"
 	"fmt"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/seatflow/seatflow/pipeline/catalog"
 	"github.com/seatflow/seatflow/pipeline/event"
 	"github.com/seatflow/seatflow/pipeline/figures"
+	"github.com/seatflow/seatflow/pipeline/reference"
+	"github.com/seatflow/seatflow/pipeline/simulate"
+	"github.com/seatflow/seatflow/schemas"
 )
 
 func TestStateNeedsFlushAndRejectsCorruption(t *testing.T) {
@@ -94,5 +100,59 @@ func TestRestoreKeepsSettings(t *testing.T) {
 		if err := use(e, 0, "ahead", "2026-10-04T12:00:00Z"); err != nil {
 			t.Errorf("%s engine, alignment off: %v", name, err)
 		}
+	}
+}
+
+// TestRestoreWithAChangedCatalog: a state written with one catalog is read
+// with a catalog that gained a SKU whose workload sorts before every other
+// (so every workload's id moves); the figures go on as if nothing changed.
+func TestRestoreWithAChangedCatalog(t *testing.T) {
+	before := testCatalog(t)
+	var doc map[string]any
+	if err := json.Unmarshal(schemas.Catalog, &doc); err != nil {
+		t.Fatal(err)
+	}
+	doc["skus"] = append(doc["skus"].([]any), map[string]any{"sku": "AA_NEW", "product": "Dynamics 365", "workloads": []string{"aaa_first"}})
+	b, _ := json.Marshal(doc)
+	after, err := catalog.Load(b)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var events []event.Event
+	cfg := simulate.Config{Tenants: 4, Users: 12, Seed: 9, Start: time.Date(2026, 9, 1, 0, 0, 0, 0, time.UTC), End: time.Date(2026, 10, 5, 0, 0, 0, 0, time.UTC)}
+	if err := simulate.Generate(cfg, before, func(ev *event.Event) error { events = append(events, *ev); return nil }); err != nil {
+		t.Fatal(err)
+	}
+	tb := newTable()
+	apply := func(e *figures.Engine, evs []event.Event) {
+		for i := range evs {
+			_, _, err := e.Apply(0, &evs[i])
+			if errors.Is(err, figures.ErrAhead) {
+				tb.flush(t, e)
+				_, _, err = e.Apply(0, &evs[i])
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	old, _ := figures.New(figures.Config{Catalog: before})
+	old.SetSources(0)
+	half := len(events) / 2
+	apply(old, events[:half])
+	tb.flush(t, old)
+	var state bytes.Buffer
+	if err := old.WriteState(&state); err != nil {
+		t.Fatal(err)
+	}
+	restored, _ := figures.New(figures.Config{Catalog: after})
+	if err := restored.ReadState(&state); err != nil {
+		t.Fatalf("read with a catalog that gained a SKU: %v", err)
+	}
+	apply(restored, events[half:])
+	restored.SetIdle(0, true)
+	tb.flush(t, restored)
+	if diffs := tb.diff(reference.Compute(events, after, restored.CurrentDay())); len(diffs) > 0 {
+		t.Fatalf("%d rows differ, e.g.\n%s", len(diffs), strings.Join(diffs[:min(10, len(diffs))], "\n"))
 	}
 }

@@ -141,6 +141,8 @@ type Engine struct {
 	// Flush: its rows are not written yet, so its activity must stay.
 	unflushedFrom event.Day
 
+	remap []uint8 // ReadState's: a stored workload's position → its id now
+
 	pendingSubs []SubscriptionRow
 	activity    activityLog
 	span        span // Flush's scratch
