@@ -35,6 +35,7 @@ type runFlags struct {
 	userActivity      bool
 	limits            figures.Limits
 	drain             bool
+	allowReset        bool
 	metricsAddr       string
 	cpuProfile        string
 	pprofAddr         string
@@ -56,6 +57,7 @@ func addRunFlags(cmd *kingpin.CmdClause) *runFlags {
 	cmd.Flag("metrics.listen-address", "Address of /metrics, /healthz and /readyz.").Default("127.0.0.1:9464").StringVar(&f.metricsAddr)
 	cmd.Flag("debug.pprof-address", "Serve Go's profiles (/debug/pprof/) on this address, e.g. 127.0.0.1:6060; off when empty. They tell much about the process: keep it on loopback.").Default("").StringVar(&f.pprofAddr)
 	cmd.Flag("debug.cpuprofile", "Write a CPU profile (pprof) of the run to this file.").Default("").StringVar(&f.cpuProfile)
+	cmd.Flag("allow-reset", "Let a unit with no checkpoint start from its partitions' beginning even where it was worked before (committed offsets, another group's rows, checkpoints from before units): its figures are rewritten from what retention kept.").BoolVar(&f.allowReset)
 	cmd.Flag("drain", "Consume to the end of every partition, flush, checkpoint and exit 0 (backfills, tests).").BoolVar(&f.drain)
 	return f
 }
@@ -121,7 +123,7 @@ func (f *runFlags) start(ctx context.Context, log *slog.Logger, started func(*ru
 		Brokers: f.kafka.brokerList(), LicenseTopic: f.kafka.licenseTopic, UsageTopic: f.kafka.usageTopic,
 		DeadLetterTopic: f.kafka.deadTopic, Group: f.group, Database: f.ch.database,
 		FlushInterval: f.flush, CheckpointInterval: f.checkpoint, Lateness: f.lateness, Horizon: f.horizon,
-		MaxSkew: maxSkew, NoUserActivity: !f.userActivity, Limits: f.limits, Drain: f.drain, Catalog: cat, Log: log, Metrics: metrics,
+		MaxSkew: maxSkew, NoUserActivity: !f.userActivity, Limits: f.limits, Drain: f.drain, AllowReset: f.allowReset, Catalog: cat, Log: log, Metrics: metrics,
 	}, conn)
 	if err != nil {
 		return nil, err

@@ -181,6 +181,8 @@ func (r *Runner) acquireMissing(ctx context.Context, out chan<- batch) error {
 		}
 		u, err := r.acquire(ctx, p, a.gen.ID)
 		switch {
+		case errors.Is(err, ErrResetRefused):
+			return err
 		case errors.Is(err, clickhouse.ErrClaimLost):
 			r.cfg.Log.Warn("unit claimed by a member of a later generation; leaving it", "unit", p, "generation", a.gen.ID)
 			continue

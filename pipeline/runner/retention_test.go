@@ -3,6 +3,7 @@ package runner_test
 import (
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"strings"
@@ -125,4 +126,37 @@ func (l *lockedWriter) Write(p []byte) (int, error) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	return l.w.Write(p)
+}
+
+// TestStartFromNothingRefused: the checkpoints of a group that has
+// committed offsets are lost (truncated); the next run refuses to start
+// its units from nothing and says what to do, and with AllowReset reads
+// the topics again from their beginning, with rows equal to the
+// reference.
+func TestStartFromNothingRefused(t *testing.T) {
+	k := testenv.StartKafka(t, testenv.KafkaOptions{Partitions: 2})
+	chEnv := testenv.StartClickHouse(t)
+	conn := chEnv.Open(t)
+	events, cat := simulated(t, 4, 10)
+	produce(t, k, events)
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	drainOnce := func(allowReset bool) error {
+		r := testRunner(t, k, conn, chEnv.Database, "reset-test", cat, func(c *runner.Config) { c.Drain, c.AllowReset = true, allowReset })
+		return r.Run(ctx)
+	}
+	if err := drainOnce(false); err != nil {
+		t.Fatalf("first drain: %v", err)
+	}
+	if err := conn.Exec(ctx, "TRUNCATE TABLE "+chEnv.Database+".unit_checkpoints"); err != nil {
+		t.Fatal(err)
+	}
+	err := drainOnce(false)
+	if !errors.Is(err, runner.ErrResetRefused) || !strings.Contains(err.Error(), "--allow-reset") || !strings.Contains(err.Error(), "committed offset") {
+		t.Fatalf("a drain without checkpoints but with committed offsets: %v; want ErrResetRefused naming the offsets and --allow-reset", err)
+	}
+	if err := drainOnce(true); err != nil {
+		t.Fatalf("drain with AllowReset: %v", err)
+	}
+	must(t, compare(t, conn, chEnv.Database, referenceOf(k, events, cat)))
 }

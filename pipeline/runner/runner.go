@@ -46,9 +46,12 @@ type Config struct {
 	NoUserActivity                            bool          // see figures.Config
 	Limits                                    figures.Limits
 	Drain                                     bool // stop once every unit's partitions are read to their end
-	Catalog                                   *catalog.Catalog
-	Log                                       *slog.Logger
-	Metrics                                   *Metrics
+	// AllowReset lets a unit with no checkpoint start from nothing where
+	// it was worked before (see ErrResetRefused).
+	AllowReset bool
+	Catalog    *catalog.Catalog
+	Log        *slog.Logger
+	Metrics    *Metrics
 	// Now is the processing clock (future timestamps are judged by it);
 	// the partition readers call it concurrently.
 	Now func() time.Time

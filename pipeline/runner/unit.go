@@ -85,6 +85,14 @@ func (r *Runner) acquire(ctx context.Context, p int, gen int32) (*unit, error) {
 	if err != nil {
 		return nil, err
 	}
+	if cp.Version == 0 && !r.cfg.AllowReset {
+		if why, err := r.startedBefore(ctx, p); err != nil {
+			return nil, err
+		} else if why != "" {
+			return nil, fmt.Errorf("%w: unit %d has no checkpoint, yet %s. Starting it from nothing would rewrite its figures from what retention kept; restore the checkpoints, or start with --allow-reset if that is what you want",
+				ErrResetRefused, p, why)
+		}
+	}
 	if u.epoch, err = r.cps.Claim(ctx, int32(p), gen, r.member, cp.Version>>seqBits); err != nil {
 		return nil, err
 	}
@@ -99,6 +107,37 @@ func (r *Runner) acquire(ctx context.Context, p int, gen int32) (*unit, error) {
 	r.cfg.Log.Info("unit acquired", "unit", p, "generation", gen, "epoch", u.epoch, "checkpoint", cp.Version,
 		"state_bytes", len(cp.State), "took", time.Since(start).Round(time.Millisecond))
 	return u, nil
+}
+
+// ErrResetRefused: a unit would start from nothing where it was worked
+// before; Config.AllowReset lets it.
+var ErrResetRefused = errors.New("refusing to start a unit from nothing")
+
+// startedBefore says why unit p, which has no checkpoint, was worked
+// before, or "" if it was not: the group committed offsets for its
+// partitions (only ever after a checkpoint), another consumer group claims
+// the unit in this database (its rows would outrank this group's), or
+// the database holds checkpoints from before units.
+func (r *Runner) startedBefore(ctx context.Context, p int) (string, error) {
+	topics := map[string][]int{}
+	for _, t := range r.partitionsOf(p) {
+		topics[t.topic] = append(topics[t.topic], t.partition)
+	}
+	resp, err := r.kafka.OffsetFetch(ctx, &kafka.OffsetFetchRequest{GroupID: r.cfg.Group, Topics: topics})
+	if err == nil {
+		err = resp.Error
+	}
+	if err != nil {
+		return "", fmt.Errorf("committed offsets of unit %d: %w", p, err)
+	}
+	for topic, parts := range resp.Topics {
+		for _, part := range parts {
+			if part.CommittedOffset > 0 {
+				return fmt.Sprintf("the group %s has committed offset %d of %s/%d", r.cfg.Group, part.CommittedOffset, topic, part.Partition), nil
+			}
+		}
+	}
+	return r.cps.OtherWriters(ctx, int32(p))
 }
 
 func (r *Runner) newEngine() (*figures.Engine, error) {
