@@ -4,7 +4,7 @@ GO      ?= go
 GOFLAGS ?=
 export CGO_ENABLED ?= 0
 
-.PHONY: all build run test test-short bench lint deps clean
+.PHONY: all build run test test-short bench fuzz lint deps clean
 
 all: build
 
@@ -38,6 +38,15 @@ bench: deps
 	$(GO) test $(GOFLAGS) -run '^$$' -bench DecodeApply -benchmem -benchtime 3000000x -cpu 1 ./pipeline/figures/
 	$(GO) test $(GOFLAGS) -run '^$$' -bench Decode -benchmem -benchtime 400x -cpu 1 ./pipeline/fetch/
 	$(GO) run ./bench $(BENCHFLAGS)
+
+## fuzz: the fuzz targets, each for FUZZTIME (not part of make test):
+## decode and apply against the reference model, the event scanner, the
+## record-batch decoder
+FUZZTIME ?= 3m
+fuzz:
+	$(GO) test -run '^$$' -fuzz '^FuzzDecodeApply$$' -fuzztime $(FUZZTIME) ./pipeline/figures/
+	$(GO) test -run '^$$' -fuzz '^FuzzScan$$' -fuzztime $(FUZZTIME) ./pipeline/event/
+	$(GO) test -run '^$$' -fuzz '^FuzzDecode$$' -fuzztime $(FUZZTIME) ./pipeline/fetch/
 
 lint:
 	@test -z "$$(gofmt -l .)" || { echo "gofmt needed:"; gofmt -l .; exit 1; }
