@@ -23,16 +23,6 @@ import (
 	"github.com/twmb/franz-go/pkg/kfake"
 )
 
-// Topic names of SPEC §2.
-const (
-	LicenseTopic    = "seatflow.license-events"
-	UsageTopic      = "seatflow.usage-events"
-	DeadLetterTopic = "seatflow.dead-letter"
-)
-
-// DefaultTopics are the topics the dev broker creates.
-var DefaultTopics = []string{LicenseTopic, UsageTopic, DeadLetterTopic}
-
 // Options configure a broker.
 type Options struct {
 	// Addr is host:port of the (first) broker; port 0 picks a free one.

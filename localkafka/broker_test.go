@@ -14,6 +14,7 @@ import (
 	"github.com/segmentio/kafka-go"
 
 	"github.com/seatflow/seatflow/localkafka"
+	"github.com/seatflow/seatflow/pipeline/event"
 )
 
 func start(t *testing.T, opt localkafka.Options) *localkafka.Broker {
@@ -74,23 +75,23 @@ func readAll(t *testing.T, brokers []string, topic string) []string {
 }
 
 func TestTopicsCreatedAndMessagesRoundTrip(t *testing.T) {
-	b := start(t, localkafka.Options{Topics: localkafka.DefaultTopics, Partitions: 6})
+	b := start(t, localkafka.Options{Topics: event.Topics, Partitions: 6})
 	defer b.Close()
 	conn, err := kafka.Dial("tcp", b.Addrs()[0])
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer conn.Close()
-	for _, topic := range localkafka.DefaultTopics {
+	for _, topic := range event.Topics {
 		parts, err := conn.ReadPartitions(topic)
 		if err != nil || len(parts) != 6 {
 			t.Fatalf("topic %s: %d partitions, %v", topic, len(parts), err)
 		}
 	}
-	produce(t, b.Addrs(), localkafka.UsageTopic,
+	produce(t, b.Addrs(), event.UsageTopic,
 		kafka.Message{Key: []byte("t-1"), Value: []byte("a")},
 		kafka.Message{Key: []byte("t-1"), Value: []byte("b")})
-	got := readAll(t, b.Addrs(), localkafka.UsageTopic)
+	got := readAll(t, b.Addrs(), event.UsageTopic)
 	if len(got) != 2 || got[0][0] != got[1][0] {
 		t.Errorf("got %v: want both messages of one key on one partition", got)
 	}

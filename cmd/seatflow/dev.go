@@ -43,7 +43,7 @@ func devCommand(app *kingpin.Application) (string, func(context.Context) error) 
 		start := time.Now()
 		broker, err := localkafka.Start(ctx, localkafka.Options{
 			Addr: *kafkaAddr, DataDir: filepath.Join(dir, "kafka"),
-			Topics: localkafka.DefaultTopics, Partitions: *partitions,
+			Topics: event.Topics, Partitions: *partitions,
 		})
 		if err != nil {
 			return err
@@ -70,7 +70,7 @@ func devCommand(app *kingpin.Application) (string, func(context.Context) error) 
 		}()
 		chReady := time.Since(start)
 
-		fmt.Printf("Kafka (embedded broker):  %v  topics %v  (ready in %s)\n", broker.Addrs(), localkafka.DefaultTopics, kafkaReady.Round(time.Millisecond))
+		fmt.Printf("Kafka (embedded broker):  %v  topics %v  (ready in %s)\n", broker.Addrs(), event.Topics, kafkaReady.Round(time.Millisecond))
 		fmt.Printf("ClickHouse (local, chDB): %s  pid %d  (ready in %s)\n", ch.URL(), ch.Pid(), chReady.Round(time.Millisecond))
 		fmt.Printf("Data directory:           %s\n", dir)
 		if *servicesOnly {
@@ -85,8 +85,8 @@ func devCommand(app *kingpin.Application) (string, func(context.Context) error) 
 
 		db := "seatflow"
 		rf := &runFlags{
-			kafka: &kafkaFlags{brokers: broker.Addrs()[0], licenseTopic: localkafka.LicenseTopic,
-				usageTopic: localkafka.UsageTopic, deadTopic: localkafka.DeadLetterTopic},
+			kafka: &kafkaFlags{brokers: broker.Addrs()[0], licenseTopic: event.LicenseTopic,
+				usageTopic: event.UsageTopic, deadTopic: event.DeadLetterTopic},
 			ch:    &clickhouseFlags{dsn: ch.URL(), database: db},
 			group: "seatflow", flush: 2 * time.Second, checkpoint: 15 * time.Second,
 			lateness: time.Hour, horizon: 7 * 24 * time.Hour, userActivity: true, metricsAddr: *metricsAddr,

@@ -16,7 +16,7 @@ import (
 
 	"github.com/segmentio/kafka-go"
 
-	"github.com/seatflow/seatflow/localkafka"
+	"github.com/seatflow/seatflow/pipeline/event"
 	"github.com/seatflow/seatflow/testenv"
 )
 
@@ -101,7 +101,7 @@ func TestDevStackSurvivesKill9(t *testing.T) {
 	data := t.TempDir()
 	s := startDev(t, bin, data)
 
-	w := &kafka.Writer{Addr: kafka.TCP(s.kafka), Topic: localkafka.UsageTopic, Balancer: &kafka.Murmur2Balancer{}, BatchTimeout: time.Millisecond, RequiredAcks: kafka.RequireAll}
+	w := &kafka.Writer{Addr: kafka.TCP(s.kafka), Topic: event.UsageTopic, Balancer: &kafka.Murmur2Balancer{}, BatchTimeout: time.Millisecond, RequiredAcks: kafka.RequireAll}
 	msgs := make([]kafka.Message, 100)
 	for i := range msgs {
 		msgs[i] = kafka.Message{Key: []byte("t-1"), Value: []byte("event")}
@@ -130,13 +130,13 @@ func TestDevStackSurvivesKill9(t *testing.T) {
 	}
 	client := &kafka.Client{Addr: kafka.TCP(s.kafka)}
 	resp, err := client.ListOffsets(context.Background(), &kafka.ListOffsetsRequest{Topics: map[string][]kafka.OffsetRequest{
-		localkafka.UsageTopic: {kafka.LastOffsetOf(0), kafka.LastOffsetOf(1), kafka.LastOffsetOf(2), kafka.LastOffsetOf(3), kafka.LastOffsetOf(4), kafka.LastOffsetOf(5)},
+		event.UsageTopic: {kafka.LastOffsetOf(0), kafka.LastOffsetOf(1), kafka.LastOffsetOf(2), kafka.LastOffsetOf(3), kafka.LastOffsetOf(4), kafka.LastOffsetOf(5)},
 	}})
 	if err != nil {
 		t.Fatal(err)
 	}
 	var total int64
-	for _, p := range resp.Topics[localkafka.UsageTopic] {
+	for _, p := range resp.Topics[event.UsageTopic] {
 		total += p.LastOffset
 	}
 	if total != 100 {

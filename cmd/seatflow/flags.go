@@ -13,8 +13,8 @@ import (
 	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
 	"github.com/alecthomas/kingpin/v2"
 
-	"github.com/seatflow/seatflow/localkafka"
 	"github.com/seatflow/seatflow/pipeline/catalog"
+	"github.com/seatflow/seatflow/pipeline/event"
 	"github.com/seatflow/seatflow/schemas"
 )
 
@@ -27,9 +27,9 @@ type kafkaFlags struct {
 func addKafkaFlags(cmd *kingpin.CmdClause) *kafkaFlags {
 	k := &kafkaFlags{}
 	cmd.Flag("kafka.brokers", "Kafka brokers, comma-separated.").Default("127.0.0.1:9092").StringVar(&k.brokers)
-	cmd.Flag("kafka.license-topic", "Topic of subscription and assignment events.").Default(localkafka.LicenseTopic).StringVar(&k.licenseTopic)
-	cmd.Flag("kafka.usage-topic", "Topic of usage events.").Default(localkafka.UsageTopic).StringVar(&k.usageTopic)
-	cmd.Flag("kafka.dead-letter-topic", "Topic rejected events go to.").Default(localkafka.DeadLetterTopic).StringVar(&k.deadTopic)
+	cmd.Flag("kafka.license-topic", "Topic of subscription and assignment events.").Default(event.LicenseTopic).StringVar(&k.licenseTopic)
+	cmd.Flag("kafka.usage-topic", "Topic of usage events.").Default(event.UsageTopic).StringVar(&k.usageTopic)
+	cmd.Flag("kafka.dead-letter-topic", "Topic rejected events go to.").Default(event.DeadLetterTopic).StringVar(&k.deadTopic)
 	return k
 }
 
