@@ -163,7 +163,7 @@ func (r *Runner) assign(ctx context.Context, gen *kafka.Generation, units []int,
 			r.drop(u)
 		}
 	}
-	r.assigned = assignment{gen: gen, units: units}
+	r.assigned, r.worked0 = assignment{gen: gen, units: units}, nil
 	for _, u := range r.units {
 		r.startReaders(gen, u, out)
 	}

@@ -78,7 +78,10 @@ type Runner struct {
 	// units this member works, by partition number; only the loop's
 	// goroutine touches them
 	units    map[int]*unit
-	assigned assignment  // what the group gave this member last
+	assigned assignment // what the group gave this member last
+	// worked0: why each unit of assigned was worked before, for units
+	// without a checkpoint (startedBefore); nil until first needed
+	worked0  map[int]string
 	worked   atomic.Bool // every unit of assigned is worked
 	consumed map[consumedKey]prometheus.Counter
 	flushSeq uint64 // names each write, for the sink's deduplication tokens
@@ -193,7 +196,6 @@ func (r *Runner) Units() []int { return slices.Clone(*r.owned.Load()) }
 // Run consumes until ctx ends (or, with Drain, until every unit it was
 // given is read to its end), then flushes and checkpoints.
 func (r *Runner) Run(ctx context.Context) error {
-	defer close(r.loopDone)
 	if err := r.checkTopics(ctx); err != nil {
 		return err
 	}
@@ -216,8 +218,10 @@ func (r *Runner) Run(ctx context.Context) error {
 		return err
 	}
 	// Readers are stopped by closing the group, after the final flush has
-	// committed through it.
+	// committed through it, and after the loop is known to be over: the
+	// generation's end then does not wait for it (handBack).
 	defer r.closeGroup()
+	defer close(r.loopDone)
 	batches := make(chan batch, 2*r.partitions*batchesInFlight)
 	go r.consume(ctx, group, batches)
 	r.sink = r.startSink(ctx)
@@ -449,12 +453,41 @@ func (r *Runner) flush(ctx context.Context, checkpoint bool) error {
 // flushNotify is flush, telling written (if not nil) once the sink has
 // written it all.
 func (r *Runner) flushNotify(ctx context.Context, checkpoint bool, written chan<- error) error {
+	var units []*unit
+	for _, p := range slices.Sorted(maps.Keys(r.units)) {
+		units = append(units, r.units[p])
+	}
+	if err := r.flushUnits(ctx, units, checkpoint, written); err != nil {
+		return err
+	}
+	var users, tenants, skus int
+	for _, u := range units {
+		users, tenants, skus = users+u.engine.Users(), tenants+u.engine.Tenants(), skus+u.engine.TenantSKUs()
+	}
+	m := r.cfg.Metrics
+	m.StateUsers.Set(float64(users))
+	m.StateTenants.Set(float64(tenants))
+	m.StateSKUs.Set(float64(skus))
+	return nil
+}
+
+// pending counts the user_activity rows waiting in all units.
+func (r *Runner) pending() int {
+	n := 0
+	for _, u := range r.units {
+		n += u.engine.Pending()
+	}
+	return n
+}
+
+// flushUnits is flush of some units only: one whose events ran ahead of
+// its bitmaps flushes alone, and leaves the others' days to the interval.
+func (r *Runner) flushUnits(ctx context.Context, units []*unit, checkpoint bool, written chan<- error) error {
 	r.flushSeq++
 	w := write{start: time.Now(), token: r.member + "-" + strconv.FormatUint(r.flushSeq, 10), written: written}
 	m := r.cfg.Metrics
-	var users, tenants, skus int
-	for _, p := range slices.Sorted(maps.Keys(r.units)) {
-		u := r.units[p]
+	for _, u := range units {
+		p := u.p
 		u.seq++
 		w.rows.Append(u.engine.Flush(u.version()))
 		w.dead = append(w.dead, u.dead...)
@@ -462,7 +495,6 @@ func (r *Runner) flushNotify(ctx context.Context, checkpoint bool, written chan<
 		if wm := u.engine.Watermark(); wm > 0 {
 			m.UnitWatermark.WithLabelValues(strconv.Itoa(p)).Set(float64(wm) / 1e9)
 		}
-		users, tenants, skus = users+u.engine.Users(), tenants+u.engine.Tenants(), skus+u.engine.TenantSKUs()
 		st := u.engine.Stats()
 		m.Unknown.WithLabelValues("sku").Add(float64(st.UnknownSKUEvents - u.stats.UnknownSKUEvents))
 		m.Unknown.WithLabelValues("workload").Add(float64(st.UnknownWorkloadEvents - u.stats.UnknownWorkloadEvents))
@@ -477,9 +509,6 @@ func (r *Runner) flushNotify(ctx context.Context, checkpoint bool, written chan<
 			w.stateTime += time.Since(start)
 		}
 	}
-	m.StateUsers.Set(float64(users))
-	m.StateTenants.Set(float64(tenants))
-	m.StateSKUs.Set(float64(skus))
 	err := r.sink.send(ctx, w)
 	if err != nil && ctx.Err() != nil {
 		// the rows left the engines: a clean stop still writes them

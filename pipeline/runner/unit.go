@@ -117,27 +117,43 @@ var ErrResetRefused = errors.New("refusing to start a unit from nothing")
 // before, or "" if it was not: the group committed offsets for its
 // partitions (only ever after a checkpoint), another consumer group claims
 // the unit in this database (its rows would outrank this group's), or
-// the database holds checkpoints from before units.
+// the database holds checkpoints from before units. What it reads is read
+// once for all of an assignment's units (a first start has no checkpoints
+// at all).
 func (r *Runner) startedBefore(ctx context.Context, p int) (string, error) {
-	topics := map[string][]int{}
-	for _, t := range r.partitionsOf(p) {
-		topics[t.topic] = append(topics[t.topic], t.partition)
-	}
-	resp, err := r.kafka.OffsetFetch(ctx, &kafka.OffsetFetchRequest{GroupID: r.cfg.Group, Topics: topics})
-	if err == nil {
-		err = resp.Error
-	}
-	if err != nil {
-		return "", fmt.Errorf("committed offsets of unit %d: %w", p, err)
-	}
-	for topic, parts := range resp.Topics {
-		for _, part := range parts {
-			if part.CommittedOffset > 0 {
-				return fmt.Sprintf("the group %s has committed offset %d of %s/%d", r.cfg.Group, part.CommittedOffset, topic, part.Partition), nil
+	if r.worked0 == nil {
+		topics := map[string][]int{}
+		for _, u := range r.assigned.units {
+			for _, t := range r.partitionsOf(u) {
+				topics[t.topic] = append(topics[t.topic], t.partition)
+			}
+		}
+		resp, err := r.kafka.OffsetFetch(ctx, &kafka.OffsetFetchRequest{GroupID: r.cfg.Group, Topics: topics})
+		if err == nil {
+			err = resp.Error
+		}
+		if err != nil {
+			return "", fmt.Errorf("committed offsets: %w", err)
+		}
+		others, all, err := r.cps.OtherWriters(ctx)
+		if err != nil {
+			return "", err
+		}
+		r.worked0 = others
+		for _, u := range r.assigned.units {
+			if r.worked0[u] == "" && all != "" {
+				r.worked0[u] = all
+			}
+		}
+		for topic, parts := range resp.Topics {
+			for _, part := range parts {
+				if part.CommittedOffset > 0 && r.worked0[part.Partition] == "" {
+					r.worked0[part.Partition] = fmt.Sprintf("the group %s has committed offset %d of %s/%d", r.cfg.Group, part.CommittedOffset, topic, part.Partition)
+				}
 			}
 		}
 	}
-	return r.cps.OtherWriters(ctx, int32(p))
+	return r.worked0[p], nil
 }
 
 func (r *Runner) newEngine() (*figures.Engine, error) {
@@ -249,7 +265,7 @@ func (r *Runner) process(ctx context.Context, b batch) error {
 		u.engine.SetIdle(int32(side), true)
 	}
 	r.recycle(t, b.spare)
-	if u.engine.Pending() >= MaxPendingRows {
+	if r.pending() >= MaxPendingRows {
 		// a backfill finds rows faster than the flush interval wants
 		// them: flush early, which bounds memory and keeps inserts even
 		if err := r.flush(ctx, false); err != nil {
@@ -306,8 +322,8 @@ func (r *Runner) apply(ctx context.Context, u *unit, t tp, m *message, flushIfAh
 	src := int32(r.side(t))
 	outcome, rej, err := u.engine.Apply(src, ev)
 	if errors.Is(err, figures.ErrAhead) && flushIfAhead {
-		// a flush may let the bitmaps slide
-		if err := r.flush(ctx, false); err != nil {
+		// a flush of the unit may let its bitmaps slide
+		if err := r.flushUnits(ctx, []*unit{u}, false, nil); err != nil {
 			return false, err
 		}
 		outcome, rej, err = u.engine.Apply(src, ev)

@@ -162,30 +162,38 @@ func (c *Checkpoints) Superseded(ctx context.Context, unit int32, epoch uint64, 
 	return later > 0, nil
 }
 
-// OtherWriters says what else wrote snapshot rows for the unit in this
-// database, or "": another consumer group's claims of it, or checkpoints
+// OtherWriters says what else wrote snapshot rows in this database: by
+// unit, another consumer group's claims of it; for all units, checkpoints
 // of the whole pipeline from before units.
-func (c *Checkpoints) OtherWriters(ctx context.Context, unit int32) (string, error) {
-	var group string
-	err := c.conn.QueryRow(ctx, "SELECT any(consumer_group) FROM "+c.db+".unit_claims WHERE unit = ? AND consumer_group != ?", unit, c.group).Scan(&group)
-	if err != nil {
-		return "", fmt.Errorf("claims of unit %d: %w", unit, err)
-	}
-	if group != "" {
-		return fmt.Sprintf("the consumer group %s writes it in database %s", group, c.db), nil
-	}
+func (c *Checkpoints) OtherWriters(ctx context.Context) (byUnit map[int]string, all string, err error) {
+	out := map[int]string{}
 	var legacy uint64
 	q := "SELECT count() FROM system.tables WHERE database = ? AND name = 'checkpoints'"
 	if err := c.conn.QueryRow(ctx, q, c.db).Scan(&legacy); err != nil {
-		return "", fmt.Errorf("look for checkpoints from before units: %w", err)
+		return nil, "", fmt.Errorf("look for checkpoints from before units: %w", err)
 	}
 	if legacy > 0 {
 		if err := c.conn.QueryRow(ctx, "SELECT count() FROM "+c.db+".checkpoints").Scan(&legacy); err != nil {
-			return "", fmt.Errorf("look for checkpoints from before units: %w", err)
+			return nil, "", fmt.Errorf("look for checkpoints from before units: %w", err)
 		}
 	}
 	if legacy > 0 {
-		return fmt.Sprintf("database %s holds checkpoints of a seatflow from before units (table checkpoints)", c.db), nil
+		all = fmt.Sprintf("database %s holds checkpoints of a seatflow from before units (table checkpoints)", c.db)
 	}
-	return "", nil
+	rows, err := c.conn.Query(ctx, "SELECT unit, any(consumer_group) FROM "+c.db+".unit_claims WHERE consumer_group != ? GROUP BY unit", c.group)
+	if err != nil {
+		return nil, "", fmt.Errorf("claims of other groups: %w", err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var (
+			unit  int32
+			group string
+		)
+		if err := rows.Scan(&unit, &group); err != nil {
+			return nil, "", fmt.Errorf("claims of other groups: %w", err)
+		}
+		out[int(unit)] = fmt.Sprintf("the consumer group %s writes it in database %s", group, c.db)
+	}
+	return out, all, rows.Err()
 }
