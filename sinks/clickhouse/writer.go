@@ -7,6 +7,8 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"slices"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"syscall"
@@ -51,7 +53,7 @@ func (w *Writer) Write(ctx context.Context, rows figures.Rows, token string) err
 	type table struct {
 		name    string
 		n       int
-		columns func(from, to int) []any
+		columns func(from, to int) []namedColumn
 		// unique: a flush writes each key once, so the replacing merge an
 		// insert applies to its own block (optimize_on_insert) finds
 		// nothing; skipping it made a 4.2M-row insert about a third
@@ -63,72 +65,72 @@ func (w *Writer) Write(ctx context.Context, rows figures.Rows, token string) err
 		into string
 	}
 	tables := []table{
-		{name: "deployment_daily", n: len(rows.Deployment), columns: func(from, to int) []any {
+		{name: "deployment_daily", n: len(rows.Deployment), columns: func(from, to int) []namedColumn {
 			r := rows.Deployment[from:to]
-			return []any{
-				column(r, func(r *figures.DeploymentRow) string { return r.TenantID }),
-				column(r, func(r *figures.DeploymentRow) string { return r.SKU }),
-				column(r, func(r *figures.DeploymentRow) time.Time { return date(r.Date) }),
-				column(r, func(r *figures.DeploymentRow) string { return r.Product }),
-				column(r, func(r *figures.DeploymentRow) uint64 { return uint64(r.Sold) }),
-				column(r, func(r *figures.DeploymentRow) uint64 { return uint64(r.Trial) }),
-				column(r, func(r *figures.DeploymentRow) uint64 { return uint64(r.Assigned) }),
-				column(r, func(r *figures.DeploymentRow) uint64 { return uint64(r.Qualified) }),
-				column(r, func(r *figures.DeploymentRow) *float64 { return r.DeploymentPct }),
-				column(r, func(r *figures.DeploymentRow) uint8 { return b8(r.Final) }),
-				column(r, func(r *figures.DeploymentRow) uint64 { return r.Version }),
+			return []namedColumn{
+				{"tenant_id", column(r, func(r *figures.DeploymentRow) string { return r.TenantID })},
+				{"sku", column(r, func(r *figures.DeploymentRow) string { return r.SKU })},
+				{"date", column(r, func(r *figures.DeploymentRow) time.Time { return date(r.Date) })},
+				{"product", column(r, func(r *figures.DeploymentRow) string { return r.Product })},
+				{"sold", column(r, func(r *figures.DeploymentRow) uint64 { return uint64(r.Sold) })},
+				{"trial", column(r, func(r *figures.DeploymentRow) uint64 { return uint64(r.Trial) })},
+				{"assigned", column(r, func(r *figures.DeploymentRow) uint64 { return uint64(r.Assigned) })},
+				{"qualified", column(r, func(r *figures.DeploymentRow) uint64 { return uint64(r.Qualified) })},
+				{"deployment_pct", column(r, func(r *figures.DeploymentRow) *float64 { return r.DeploymentPct })},
+				{"final", column(r, func(r *figures.DeploymentRow) uint8 { return flag(r.Final) })},
+				{"version", column(r, func(r *figures.DeploymentRow) uint64 { return r.Version })},
 			}
 		}},
-		{name: "usage_daily", n: len(rows.Usage), columns: func(from, to int) []any {
+		{name: "usage_daily", n: len(rows.Usage), columns: func(from, to int) []namedColumn {
 			r := rows.Usage[from:to]
-			return []any{
-				column(r, func(r *figures.UsageRow) string { return r.TenantID }),
-				column(r, func(r *figures.UsageRow) string { return r.SKU }),
-				column(r, func(r *figures.UsageRow) string { return r.Workload }),
-				column(r, func(r *figures.UsageRow) time.Time { return date(r.Date) }),
-				column(r, func(r *figures.UsageRow) uint64 { return uint64(r.ActiveUsers) }),
-				column(r, func(r *figures.UsageRow) uint64 { return uint64(r.Qualified) }),
-				column(r, func(r *figures.UsageRow) *float64 { return r.UsagePct }),
-				column(r, func(r *figures.UsageRow) uint8 { return b8(r.Final) }),
-				column(r, func(r *figures.UsageRow) uint64 { return r.Version }),
+			return []namedColumn{
+				{"tenant_id", column(r, func(r *figures.UsageRow) string { return r.TenantID })},
+				{"sku", column(r, func(r *figures.UsageRow) string { return r.SKU })},
+				{"workload", column(r, func(r *figures.UsageRow) string { return r.Workload })},
+				{"date", column(r, func(r *figures.UsageRow) time.Time { return date(r.Date) })},
+				{"active_users", column(r, func(r *figures.UsageRow) uint64 { return uint64(r.ActiveUsers) })},
+				{"qualified", column(r, func(r *figures.UsageRow) uint64 { return uint64(r.Qualified) })},
+				{"usage_pct", column(r, func(r *figures.UsageRow) *float64 { return r.UsagePct })},
+				{"final", column(r, func(r *figures.UsageRow) uint8 { return flag(r.Final) })},
+				{"version", column(r, func(r *figures.UsageRow) uint64 { return r.Version })},
 			}
 		}},
-		{name: "workload_daily", n: len(rows.Workload), columns: func(from, to int) []any {
+		{name: "workload_daily", n: len(rows.Workload), columns: func(from, to int) []namedColumn {
 			r := rows.Workload[from:to]
-			return []any{
-				column(r, func(r *figures.WorkloadRow) string { return r.TenantID }),
-				column(r, func(r *figures.WorkloadRow) string { return r.Workload }),
-				column(r, func(r *figures.WorkloadRow) time.Time { return date(r.Date) }),
-				column(r, func(r *figures.WorkloadRow) uint64 { return uint64(r.ActiveUsers) }),
-				column(r, func(r *figures.WorkloadRow) uint8 { return b8(r.Final) }),
-				column(r, func(r *figures.WorkloadRow) uint64 { return r.Version }),
+			return []namedColumn{
+				{"tenant_id", column(r, func(r *figures.WorkloadRow) string { return r.TenantID })},
+				{"workload", column(r, func(r *figures.WorkloadRow) string { return r.Workload })},
+				{"date", column(r, func(r *figures.WorkloadRow) time.Time { return date(r.Date) })},
+				{"active_users", column(r, func(r *figures.WorkloadRow) uint64 { return uint64(r.ActiveUsers) })},
+				{"final", column(r, func(r *figures.WorkloadRow) uint8 { return flag(r.Final) })},
+				{"version", column(r, func(r *figures.WorkloadRow) uint64 { return r.Version })},
 			}
 		}},
-		{name: "subscriptions", n: len(rows.Subscriptions), columns: func(from, to int) []any {
+		{name: "subscriptions", n: len(rows.Subscriptions), columns: func(from, to int) []namedColumn {
 			r := rows.Subscriptions[from:to]
-			return []any{
-				column(r, func(r *figures.SubscriptionRow) string { return r.TenantID }),
-				column(r, func(r *figures.SubscriptionRow) string { return r.SubscriptionID }),
-				column(r, func(r *figures.SubscriptionRow) string { return r.SKU }),
-				column(r, func(r *figures.SubscriptionRow) string { return r.PartnerID }),
-				column(r, func(r *figures.SubscriptionRow) string { return r.Status.String() }),
-				column(r, func(r *figures.SubscriptionRow) uint8 { return b8(r.Trial) }),
-				column(r, func(r *figures.SubscriptionRow) uint64 { return uint64(r.Quantity) }),
-				column(r, func(r *figures.SubscriptionRow) time.Time { return time.Unix(0, r.OccurredAt).UTC() }),
-				column(r, func(r *figures.SubscriptionRow) uint64 { return r.Version }),
+			return []namedColumn{
+				{"tenant_id", column(r, func(r *figures.SubscriptionRow) string { return r.TenantID })},
+				{"subscription_id", column(r, func(r *figures.SubscriptionRow) string { return r.SubscriptionID })},
+				{"sku", column(r, func(r *figures.SubscriptionRow) string { return r.SKU })},
+				{"partner_id", column(r, func(r *figures.SubscriptionRow) string { return r.PartnerID })},
+				{"status", column(r, func(r *figures.SubscriptionRow) string { return r.Status.String() })},
+				{"trial", column(r, func(r *figures.SubscriptionRow) uint8 { return flag(r.Trial) })},
+				{"quantity", column(r, func(r *figures.SubscriptionRow) uint64 { return uint64(r.Quantity) })},
+				{"occurred_at", column(r, func(r *figures.SubscriptionRow) time.Time { return time.Unix(0, r.OccurredAt).UTC() })},
+				{"version", column(r, func(r *figures.SubscriptionRow) uint64 { return r.Version })},
 			}
 		}},
 		// folded rows go into a Null table whose view unfolds them into
 		// user_activity (schemas/migrations/0004)
-		{name: "user_activity", into: "user_activity_input", n: len(rows.Activity), unique: true, columns: func(from, to int) []any {
+		{name: "user_activity", into: "user_activity_input", n: len(rows.Activity), unique: true, columns: func(from, to int) []namedColumn {
 			r := rows.Activity[from:to]
-			return []any{
-				column(r, func(r *figures.ActivityDays) string { return r.TenantID }),
-				column(r, func(r *figures.ActivityDays) string { return r.UserID }),
-				column(r, func(r *figures.ActivityDays) string { return r.Workload }),
-				column(r, func(r *figures.ActivityDays) time.Time { return date(r.First) }),
-				column(r, func(r *figures.ActivityDays) uint64 { return r.Days }),
-				column(r, func(r *figures.ActivityDays) uint64 { return r.Version }),
+			return []namedColumn{
+				{"tenant_id", column(r, func(r *figures.ActivityDays) string { return r.TenantID })},
+				{"user_id", column(r, func(r *figures.ActivityDays) string { return r.UserID })},
+				{"workload", column(r, func(r *figures.ActivityDays) string { return r.Workload })},
+				{"first_date", column(r, func(r *figures.ActivityDays) time.Time { return date(r.First) })},
+				{"days", column(r, func(r *figures.ActivityDays) uint64 { return r.Days })},
+				{"version", column(r, func(r *figures.ActivityDays) uint64 { return r.Version })},
 			}
 		}},
 	}
@@ -165,7 +167,7 @@ func (w *Writer) Write(ctx context.Context, rows figures.Rows, token string) err
 // insert inserts one chunk of columns, for table, into target (table or
 // the Null table in front of it), retrying transient failures until ctx
 // ends.
-func (w *Writer) insert(ctx context.Context, table, target string, unique bool, token string, data []any) error {
+func (w *Writer) insert(ctx context.Context, table, target string, unique bool, token string, data []namedColumn) error {
 	return w.Retry(ctx, table, func() error {
 		settings := ch.Settings{"insert_deduplication_token": token}
 		if unique {
@@ -176,19 +178,31 @@ func (w *Writer) insert(ctx context.Context, table, target string, unique bool, 
 			// (the default since ClickHouse 24.x, not before)
 			settings["deduplicate_blocks_in_dependent_materialized_views"] = 1
 		}
-		cols, err := w.describe(ctx, target)
+		described, err := w.describe(ctx, target)
 		if err != nil {
 			return err
 		}
+		// Columns go by name, never by position: a migration that
+		// reorders or adds columns cannot shift a value into another
+		// column of the same type.
+		cols := make([]ch.ColumnNameAndType, len(data))
+		names := make([]string, len(data))
+		for i, c := range data {
+			j := slices.IndexFunc(described, func(d ch.ColumnNameAndType) bool { return d.Name == c.name })
+			if j < 0 {
+				return fmt.Errorf("table %s has no column %s: the migrations and the writer disagree", target, c.name)
+			}
+			cols[i], names[i] = described[j], "`"+c.name+"`"
+		}
 		bctx := ch.Context(ctx, ch.WithSettings(settings), ch.WithColumnNamesAndTypes(cols))
-		b, err := w.conn.PrepareBatch(bctx, "INSERT INTO "+w.db+"."+target)
+		b, err := w.conn.PrepareBatch(bctx, "INSERT INTO "+w.db+"."+target+" ("+strings.Join(names, ", ")+")")
 		if err != nil {
 			return err
 		}
 		for i, c := range data {
-			if err := b.Column(i).Append(c); err != nil {
+			if err := b.Column(i).Append(c.values); err != nil {
 				b.Abort()
-				return fmt.Errorf("column %d: %w", i, err)
+				return fmt.Errorf("column %s: %w", c.name, err)
 			}
 		}
 		return b.Send()
@@ -232,6 +246,13 @@ func (w *Writer) describe(ctx context.Context, table string) ([]ch.ColumnNameAnd
 	return cols, nil
 }
 
+// namedColumn is one column of an insert: the table's column name and
+// its values.
+type namedColumn struct {
+	name   string
+	values any
+}
+
 // column extracts one column from rows.
 func column[R, T any](rows []R, f func(*R) T) []T {
 	out := make([]T, len(rows))
@@ -243,7 +264,7 @@ func column[R, T any](rows []R, f func(*R) T) []T {
 
 func date(d event.Day) time.Time { return time.Unix(int64(d)*86400, 0).UTC() }
 
-func b8(b bool) uint8 {
+func flag(b bool) uint8 {
 	if b {
 		return 1
 	}

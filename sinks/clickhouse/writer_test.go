@@ -207,3 +207,51 @@ func TestWriteReportsPermanentFailure(t *testing.T) {
 		t.Fatalf("write into a database without workload_daily: %v (context: %v)", err, wctx.Err())
 	}
 }
+
+// TestWriterMatchesColumnsByName: the test's own copies of two tables
+// have columns of one type in another order than the migrations (sold and
+// trial, assigned and qualified; active_users and qualified) and an extra
+// column; every value still lands in the column of its name.
+func TestWriterMatchesColumnsByName(t *testing.T) {
+	env, conn := migrated(t)
+	ctx := context.Background()
+	db := env.Database
+	for _, q := range []string{
+		"DROP TABLE " + db + ".deployment_daily",
+		"CREATE TABLE " + db + ".deployment_daily (tenant_id String, sku LowCardinality(String), date Date, product LowCardinality(String), " +
+			"trial UInt64, sold UInt64, qualified UInt64, assigned UInt64, note String DEFAULT 'x', deployment_pct Nullable(Float64), final UInt8, version UInt64) " +
+			"ENGINE = ReplacingMergeTree(version) ORDER BY (tenant_id, sku, date)",
+		"DROP TABLE " + db + ".usage_daily",
+		"CREATE TABLE " + db + ".usage_daily (version UInt64, qualified UInt64, active_users UInt64, tenant_id String, sku LowCardinality(String), " +
+			"workload LowCardinality(String), date Date, usage_pct Nullable(Float64), final UInt8) " +
+			"ENGINE = ReplacingMergeTree(version) ORDER BY (tenant_id, sku, workload, date)",
+	} {
+		if err := conn.Exec(ctx, q); err != nil {
+			t.Fatalf("%s: %v", q, err)
+		}
+	}
+	if err := clickhouse.NewWriter(conn, db).Write(ctx, sampleRows(3), "by-name"); err != nil {
+		t.Fatal(err)
+	}
+	var sold, trial, assigned, qualified, active, uq uint64
+	if err := conn.QueryRow(ctx, "SELECT sold, trial, assigned, qualified FROM "+db+".deployment_daily WHERE sku = 'O365_E3'").Scan(&sold, &trial, &assigned, &qualified); err != nil {
+		t.Fatal(err)
+	}
+	if sold != 10 || trial != 0 || assigned != 8 || qualified != 8 {
+		t.Errorf("deployment_daily: sold=%d trial=%d assigned=%d qualified=%d, want 10 0 8 8", sold, trial, assigned, qualified)
+	}
+	if err := conn.QueryRow(ctx, "SELECT active_users, qualified FROM "+db+".usage_daily WHERE sku = 'O365_E3'").Scan(&active, &uq); err != nil {
+		t.Fatal(err)
+	}
+	if active != 9 || uq != 8 {
+		t.Errorf("usage_daily: active_users=%d qualified=%d, want 9 8", active, uq)
+	}
+	// a column the writer fills that a table lacks is an error, not a shift
+	if err := conn.Exec(ctx, "ALTER TABLE "+db+".workload_daily DROP COLUMN final"); err != nil {
+		t.Fatal(err)
+	}
+	err := clickhouse.NewWriter(conn, db).Write(ctx, sampleRows(4), "missing")
+	if err == nil || !strings.Contains(err.Error(), "no column final") {
+		t.Errorf("write into a table without final: %v, want an error naming the column", err)
+	}
+}
