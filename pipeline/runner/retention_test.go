@@ -160,3 +160,46 @@ func TestStartFromNothingRefused(t *testing.T) {
 	}
 	must(t, compare(t, conn, chEnv.Database, referenceOf(k, events, cat)))
 }
+
+// TestCheckpointFallback: every unit's newest checkpoint is unreadable (a
+// newer row of garbage, as a torn write or a bad restore would leave); the
+// next run restores each unit from the checkpoint before it, counts the
+// fallback, and its rows equal the reference.
+func TestCheckpointFallback(t *testing.T) {
+	k := testenv.StartKafka(t, testenv.KafkaOptions{Partitions: 2})
+	chEnv := testenv.StartClickHouse(t)
+	conn := chEnv.Open(t)
+	events, cat := simulated(t, 4, 10)
+	half := len(events) / 2
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	var metrics *runner.Metrics
+	drainOnce := func() {
+		t.Helper()
+		r := testRunner(t, k, conn, chEnv.Database, "fallback-test", cat, func(c *runner.Config) { c.Drain = true; metrics = c.Metrics })
+		if err := r.Run(ctx); err != nil {
+			t.Fatalf("drain: %v", err)
+		}
+	}
+	produce(t, k, events[:half])
+	drainOnce()
+	for p := range k.Partitions {
+		q := fmt.Sprintf("INSERT INTO %[1]s.unit_checkpoints (consumer_group, unit, version, created_at, offsets, state) "+
+			"SELECT 'fallback-test', %[2]d, max(version) + 1, now(), map(), 'not zstd' FROM %[1]s.unit_checkpoints WHERE unit = %[2]d", chEnv.Database, p)
+		if err := conn.Exec(ctx, q); err != nil {
+			t.Fatal(err)
+		}
+	}
+	produce(t, k, events[half:])
+	drainOnce()
+	if got := testutil.ToFloat64(metrics.CheckpointFallbacks); got != float64(k.Partitions) {
+		t.Errorf("seatflow_checkpoint_fallbacks_total = %v, want %d (one per unit)", got, k.Partitions)
+	}
+	// the run's own checkpoints now outrank the unreadable ones: no more
+	// fallbacks
+	drainOnce()
+	if got := testutil.ToFloat64(metrics.CheckpointFallbacks); got != 0 {
+		t.Errorf("a run after the fallback fell back again %v times", got)
+	}
+	must(t, compare(t, conn, chEnv.Database, referenceOf(k, events, cat)))
+}

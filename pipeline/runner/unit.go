@@ -81,7 +81,7 @@ func (r *Runner) acquire(ctx context.Context, p int, gen int32) (*unit, error) {
 		return nil, err
 	}
 	u := &unit{p: p, engine: engine, acquired: start}
-	cp, err := r.restoreInto(ctx, u)
+	cp, newest, err := r.restoreInto(ctx, u)
 	if err != nil {
 		return nil, err
 	}
@@ -93,7 +93,9 @@ func (r *Runner) acquire(ctx context.Context, p int, gen int32) (*unit, error) {
 				ErrResetRefused, p, why)
 		}
 	}
-	if u.epoch, err = r.cps.Claim(ctx, int32(p), gen, r.member, cp.Version>>seqBits); err != nil {
+	// above the newest checkpoint's epoch, readable or not, so that this
+	// owner's checkpoints outrank it
+	if u.epoch, err = r.cps.Claim(ctx, int32(p), gen, r.member, max(cp.Version, newest)>>seqBits); err != nil {
 		return nil, err
 	}
 	u.seq = cp.Version & (1<<seqBits - 1)
@@ -167,12 +169,14 @@ func (r *Runner) newEngine() (*figures.Engine, error) {
 }
 
 // restoreInto loads u's newest readable checkpoint; none at all leaves u
-// empty, read from the start of its partitions.
-func (r *Runner) restoreInto(ctx context.Context, u *unit) (clickhouse.Checkpoint, error) {
+// empty, read from the start of its partitions. newest is the newest
+// checkpoint's version, readable or not.
+func (r *Runner) restoreInto(ctx context.Context, u *unit) (cp clickhouse.Checkpoint, newest uint64, err error) {
 	versions, err := r.cps.Versions(ctx, int32(u.p), checkpointsKept)
-	if err != nil {
-		return clickhouse.Checkpoint{}, err
+	if err != nil || len(versions) == 0 {
+		return clickhouse.Checkpoint{}, 0, err
 	}
+	newest = versions[0]
 	var failed []error
 	for _, v := range versions {
 		cp, err := r.cps.Load(ctx, int32(u.p), v)
@@ -184,7 +188,7 @@ func (r *Runner) restoreInto(ctx context.Context, u *unit) (clickhouse.Checkpoin
 			r.cfg.Metrics.CheckpointFallbacks.Inc()
 			r.cfg.Log.Warn("checkpoint unreadable; trying an older one", "unit", u.p, "version", v, "err", err)
 			if u.engine, err = r.newEngine(); err != nil { // ReadState may have half-filled it
-				return cp, err
+				return cp, newest, err
 			}
 			continue
 		}
@@ -194,12 +198,9 @@ func (r *Runner) restoreInto(ctx context.Context, u *unit) (clickhouse.Checkpoin
 		// rows an earlier owner wrote after this checkpoint are rewritten
 		// at this owner's epoch
 		u.engine.Reemit()
-		return cp, nil
+		return cp, newest, nil
 	}
-	if len(failed) > 0 {
-		return clickhouse.Checkpoint{}, fmt.Errorf("unit %d: none of its %d newest checkpoints can be read: %w", u.p, len(failed), errors.Join(failed...))
-	}
-	return clickhouse.Checkpoint{}, nil
+	return clickhouse.Checkpoint{}, newest, fmt.Errorf("unit %d: none of its %d newest checkpoints can be read: %w", u.p, len(failed), errors.Join(failed...))
 }
 
 // drop lets unit u go: its queued and paused batches are given back, and
