@@ -13,6 +13,7 @@ package localkafka
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"net"
@@ -20,7 +21,10 @@ import (
 	"time"
 
 	"github.com/segmentio/kafka-go"
+	"github.com/segmentio/kafka-go/sasl"
 	"github.com/twmb/franz-go/pkg/kfake"
+
+	"github.com/seatflow/seatflow/pipeline/fetch"
 )
 
 // Options configure a broker.
@@ -39,11 +43,23 @@ type Options struct {
 	// MinSessionTimeout lets tests use short consumer-group session
 	// timeouts (kfake's default minimum is 6 s, as Kafka's).
 	MinSessionTimeout time.Duration
+	// TLS, when set, makes the broker listen with TLS only; ClientTLS is
+	// what the broker's own requests (creating topics) connect with.
+	TLS, ClientTLS *tls.Config
+	// SASL users, when any, are required of every client: mechanism
+	// (PLAIN, SCRAM-SHA-256, SCRAM-SHA-512), user and password. The first
+	// is what the broker's own requests authenticate as.
+	SASL []SASLUser
 }
+
+// SASLUser is a user the broker accepts.
+type SASLUser struct{ Mechanism, User, Password string }
 
 // Broker is a running embedded Kafka-protocol cluster.
 type Broker struct {
-	cluster *kfake.Cluster
+	cluster    *kfake.Cluster
+	clientTLS  *tls.Config
+	clientSASL sasl.Mechanism
 }
 
 // Start runs the broker and creates missing topics.
@@ -82,6 +98,20 @@ func Start(ctx context.Context, opt Options) (*Broker, error) {
 	if opt.MinSessionTimeout > 0 {
 		kopts = append(kopts, kfake.GroupMinSessionTimeout(opt.MinSessionTimeout))
 	}
+	if opt.TLS != nil {
+		kopts = append(kopts, kfake.TLS(opt.TLS))
+	}
+	var clientSASL sasl.Mechanism
+	if len(opt.SASL) > 0 {
+		kopts = append(kopts, kfake.EnableSASL())
+		for _, u := range opt.SASL {
+			kopts = append(kopts, kfake.Superuser(u.Mechanism, u.User, u.Password))
+		}
+		u := opt.SASL[0]
+		if clientSASL, err = fetch.SASL(u.Mechanism, u.User, u.Password); err != nil {
+			return nil, err
+		}
+	}
 	cluster, err := kfake.NewCluster(kopts...)
 	if err != nil {
 		var oe *net.OpError
@@ -90,7 +120,7 @@ func Start(ctx context.Context, opt Options) (*Broker, error) {
 		}
 		return nil, fmt.Errorf("start Kafka broker: %w", err)
 	}
-	b := &Broker{cluster: cluster}
+	b := &Broker{cluster: cluster, clientTLS: opt.ClientTLS, clientSASL: clientSASL}
 	if len(opt.Topics) > 0 {
 		if err := b.CreateTopics(ctx, opt.Partitions, opt.Topics...); err != nil {
 			b.Close()
@@ -109,14 +139,18 @@ func (b *Broker) Close() { b.cluster.Close() }
 // CreateTopics creates the topics that do not exist yet. Persisted topics
 // keep the partition count they were created with.
 func (b *Broker) CreateTopics(ctx context.Context, partitions int, topics ...string) error {
-	return CreateTopics(ctx, b.Addrs(), partitions, topics...)
+	return createTopics(ctx, b.Addrs(), &kafka.Transport{TLS: b.clientTLS, SASL: b.clientSASL}, partitions, topics...)
 }
 
 // CreateTopics creates missing topics on any Kafka cluster.
 func CreateTopics(ctx context.Context, brokers []string, partitions int, topics ...string) error {
-	// Its own transport: kafka-go's shared one may hold a connection to a
-	// broker that has since restarted on the same address.
-	transport := &kafka.Transport{}
+	return createTopics(ctx, brokers, &kafka.Transport{}, partitions, topics...)
+}
+
+// createTopics creates them through transport: its own, as kafka-go's
+// shared one may hold a connection to a broker that has since restarted on
+// the same address.
+func createTopics(ctx context.Context, brokers []string, transport *kafka.Transport, partitions int, topics ...string) error {
 	defer transport.CloseIdleConnections()
 	client := &kafka.Client{Addr: kafka.TCP(brokers...), Timeout: 10 * time.Second, Transport: transport}
 	req := &kafka.CreateTopicsRequest{}

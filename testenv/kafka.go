@@ -2,6 +2,7 @@ package testenv
 
 import (
 	"context"
+	"crypto/tls"
 	"fmt"
 	"os"
 	"strings"
@@ -10,10 +11,12 @@ import (
 	"time"
 
 	"github.com/segmentio/kafka-go"
+	"github.com/segmentio/kafka-go/sasl"
 	"github.com/testcontainers/testcontainers-go"
 	"github.com/testcontainers/testcontainers-go/wait"
 
 	"github.com/seatflow/seatflow/localkafka"
+	"github.com/seatflow/seatflow/pipeline/fetch"
 )
 
 // Kafka is a test's Kafka: brokers and its own topics.
@@ -24,11 +27,23 @@ type Kafka struct {
 	DeadLetter string // dead-letter topic
 	Partitions int
 	Kind       string // "server", "container" or "embedded"
+	// TLS is what clients connect with when the test asked for TLS;
+	// SASL how they authenticate when it asked for SASL.
+	TLS  *tls.Config
+	SASL sasl.Mechanism
 }
 
 // KafkaOptions tune StartKafka.
 type KafkaOptions struct {
 	Partitions int // per topic; default 3
+	// TLS: the embedded broker listens with TLS only, with a certificate
+	// of a test authority that Kafka.TLS trusts. Tests of real servers
+	// and containers skip.
+	TLS bool
+	// SASL, a mechanism (PLAIN, SCRAM-SHA-256, SCRAM-SHA-512): the
+	// embedded broker requires it of every client; Kafka.SASL has a
+	// user's credentials. Tests of real servers and containers skip.
+	SASL string
 }
 
 // StartKafka gives the test a Kafka with three fresh topics.
@@ -50,6 +65,8 @@ func StartKafka(t testing.TB, opts ...KafkaOptions) *Kafka {
 	topics := []string{k.License, k.Usage, k.DeadLetter}
 
 	switch {
+	case (o.TLS || o.SASL != "") && (os.Getenv(EnvKafka) != "" || dockerAvailable()):
+		t.Skip("TLS and SASL are tested against the embedded broker only")
 	case os.Getenv(EnvKafka) != "":
 		k.Kind, k.Brokers = "server", strings.Split(os.Getenv(EnvKafka), ",")
 	case dockerAvailable():
@@ -59,7 +76,19 @@ func StartKafka(t testing.TB, opts ...KafkaOptions) *Kafka {
 		}
 		k.Kind, k.Brokers = "container", brokers
 	default:
-		b, err := localkafka.Start(ctx, localkafka.Options{Topics: topics, Partitions: o.Partitions, MinSessionTimeout: 100 * time.Millisecond})
+		opts := localkafka.Options{Topics: topics, Partitions: o.Partitions, MinSessionTimeout: 100 * time.Millisecond}
+		if o.TLS {
+			opts.TLS, k.TLS = testTLS(t)
+			opts.ClientTLS = k.TLS
+		}
+		if o.SASL != "" {
+			opts.SASL = []localkafka.SASLUser{{Mechanism: o.SASL, User: "seatflow", Password: "test-secret"}}
+			var err error
+			if k.SASL, err = fetch.SASL(o.SASL, "seatflow", "test-secret"); err != nil {
+				t.Fatal(err)
+			}
+		}
+		b, err := localkafka.Start(ctx, opts)
 		if err != nil {
 			t.Fatalf("embedded Kafka: %v", err)
 		}

@@ -116,7 +116,10 @@ func devCommand(app *kingpin.Application) (string, func(context.Context) error) 
 		}
 		fmt.Printf("Simulating %d tenants x ~%d users, %s to %s (seed %d) into Kafka...\n",
 			cfg.Tenants, cfg.Users, cfg.Start.Format("2006-01-02"), cfg.End.Format("2006-01-02"), cfg.Seed)
-		p := newPublisher(rf.kafka)
+		p, err := newPublisher(rf.kafka)
+		if err != nil {
+			return err
+		}
 		n, err := runSimulation(ctx, cfg, cat, func(ev *event.Event) error { return p.publish(ctx, ev, ev.AppendJSON(nil)) })
 		if err != nil {
 			p.close()

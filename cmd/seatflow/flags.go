@@ -2,6 +2,8 @@ package main
 
 import (
 	"context"
+	"crypto/tls"
+	"crypto/x509"
 	"errors"
 	"fmt"
 	"net/url"
@@ -15,6 +17,7 @@ import (
 
 	"github.com/seatflow/seatflow/pipeline/catalog"
 	"github.com/seatflow/seatflow/pipeline/event"
+	"github.com/seatflow/seatflow/pipeline/fetch"
 	"github.com/seatflow/seatflow/schemas"
 )
 
@@ -22,6 +25,9 @@ import (
 type kafkaFlags struct {
 	brokers                             string
 	licenseTopic, usageTopic, deadTopic string
+	tls                                 bool
+	caFile, certFile, keyFile           string
+	saslMechanism, saslUser, saslPass   string
 }
 
 func addKafkaFlags(cmd *kingpin.CmdClause) *kafkaFlags {
@@ -30,7 +36,66 @@ func addKafkaFlags(cmd *kingpin.CmdClause) *kafkaFlags {
 	cmd.Flag("kafka.license-topic", "Topic of subscription and assignment events.").Default(event.LicenseTopic).StringVar(&k.licenseTopic)
 	cmd.Flag("kafka.usage-topic", "Topic of usage events.").Default(event.UsageTopic).StringVar(&k.usageTopic)
 	cmd.Flag("kafka.dead-letter-topic", "Topic rejected events go to.").Default(event.DeadLetterTopic).StringVar(&k.deadTopic)
+	cmd.Flag("kafka.tls", "Connect to Kafka with TLS (the system's certificate authorities, unless --kafka.tls.ca-file).").BoolVar(&k.tls)
+	cmd.Flag("kafka.tls.ca-file", "PEM file of the certificate authorities to trust for Kafka's brokers; implies --kafka.tls.").Default("").StringVar(&k.caFile)
+	cmd.Flag("kafka.tls.cert-file", "PEM client certificate for Kafka (mutual TLS), with --kafka.tls.key-file.").Default("").StringVar(&k.certFile)
+	cmd.Flag("kafka.tls.key-file", "PEM private key of --kafka.tls.cert-file.").Default("").StringVar(&k.keyFile)
+	cmd.Flag("kafka.sasl.mechanism", "SASL mechanism to authenticate to Kafka with: PLAIN, SCRAM-SHA-256 or SCRAM-SHA-512 (with --kafka.tls for PLAIN); empty: none.").Default("").StringVar(&k.saslMechanism)
+	cmd.Flag("kafka.sasl.username", "SASL user.").Default("").StringVar(&k.saslUser)
+	cmd.Flag("kafka.sasl.password", "SASL password; prefer the environment variable to the flag.").Default("").StringVar(&k.saslPass)
 	return k
+}
+
+// security is how the flags ask to connect to Kafka.
+func (k *kafkaFlags) security() (fetch.Security, error) {
+	tlsConfig, err := k.tlsConfig()
+	if err != nil {
+		return fetch.Security{}, err
+	}
+	sec := fetch.Security{TLS: tlsConfig}
+	if k.saslMechanism == "" {
+		if k.saslUser != "" || k.saslPass != "" {
+			return sec, errors.New("--kafka.sasl.username and --kafka.sasl.password need --kafka.sasl.mechanism")
+		}
+		return sec, nil
+	}
+	if k.saslUser == "" {
+		return sec, errors.New("--kafka.sasl.mechanism needs --kafka.sasl.username (and --kafka.sasl.password)")
+	}
+	if sec.SASL, err = fetch.SASL(strings.ToUpper(k.saslMechanism), k.saslUser, k.saslPass); err != nil {
+		return sec, fmt.Errorf("--kafka.sasl.mechanism: %w", err)
+	}
+	return sec, nil
+}
+
+// tlsConfig is the TLS configuration the flags ask for; nil for plain
+// connections.
+func (k *kafkaFlags) tlsConfig() (*tls.Config, error) {
+	if !k.tls && k.caFile == "" && k.certFile == "" && k.keyFile == "" {
+		return nil, nil
+	}
+	cfg := &tls.Config{MinVersion: tls.VersionTLS12}
+	if k.caFile != "" {
+		pem, err := os.ReadFile(k.caFile)
+		if err != nil {
+			return nil, fmt.Errorf("--kafka.tls.ca-file: %w", err)
+		}
+		cfg.RootCAs = x509.NewCertPool()
+		if !cfg.RootCAs.AppendCertsFromPEM(pem) {
+			return nil, fmt.Errorf("--kafka.tls.ca-file %s: no PEM certificate in it", k.caFile)
+		}
+	}
+	if (k.certFile == "") != (k.keyFile == "") {
+		return nil, errors.New("--kafka.tls.cert-file and --kafka.tls.key-file go together: set both or neither")
+	}
+	if k.certFile != "" {
+		cert, err := tls.LoadX509KeyPair(k.certFile, k.keyFile)
+		if err != nil {
+			return nil, fmt.Errorf("--kafka.tls.cert-file, --kafka.tls.key-file: %w", err)
+		}
+		cfg.Certificates = []tls.Certificate{cert}
+	}
+	return cfg, nil
 }
 
 func (k *kafkaFlags) brokerList() []string {

@@ -26,7 +26,10 @@ func produceCommand(app *kingpin.Application) (string, func(context.Context) err
 		if bad > 0 {
 			return fmt.Errorf("%d of %d events are invalid; nothing was published (fix them, or check with seatflow validate)", bad, total)
 		}
-		p := newPublisher(k)
+		p, err := newPublisher(k)
+		if err != nil {
+			return err
+		}
 		defer p.close()
 		start := time.Now()
 		if _, _, err := eachLine(*file, func(_ int, raw []byte, ev *event.Event) error {
@@ -48,12 +51,16 @@ type publisher struct {
 	buf            map[*kafka.Writer][]kafka.Message
 }
 
-func newPublisher(k *kafkaFlags) *publisher {
+func newPublisher(k *kafkaFlags) (*publisher, error) {
+	sec, err := k.security()
+	if err != nil {
+		return nil, err
+	}
 	w := func(topic string) *kafka.Writer {
-		return &kafka.Writer{Addr: kafka.TCP(k.brokerList()...), Topic: topic, Balancer: &kafka.Murmur2Balancer{},
+		return &kafka.Writer{Addr: kafka.TCP(k.brokerList()...), Topic: topic, Balancer: &kafka.Murmur2Balancer{}, Transport: &kafka.Transport{TLS: sec.TLS, SASL: sec.SASL},
 			RequiredAcks: kafka.RequireAll, BatchSize: 10000, BatchBytes: 16 << 20, BatchTimeout: 5 * time.Millisecond, Compression: kafka.Lz4}
 	}
-	return &publisher{license: w(k.licenseTopic), usage: w(k.usageTopic), buf: map[*kafka.Writer][]kafka.Message{}}
+	return &publisher{license: w(k.licenseTopic), usage: w(k.usageTopic), buf: map[*kafka.Writer][]kafka.Message{}}, nil
 }
 
 func (p *publisher) publish(ctx context.Context, ev *event.Event, value []byte) error {

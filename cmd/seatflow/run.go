@@ -113,6 +113,10 @@ func (f *runFlags) start(ctx context.Context, log *slog.Logger, started func(*ru
 	if err != nil {
 		return nil, err
 	}
+	sec, err := f.kafka.security()
+	if err != nil {
+		return nil, err
+	}
 	conn, err := f.ch.open(ctx)
 	if err != nil {
 		return nil, err
@@ -120,7 +124,7 @@ func (f *runFlags) start(ctx context.Context, log *slog.Logger, started func(*ru
 	defer conn.Close()
 	reg, metrics := newRegistry()
 	r, err := runner.New(runner.Config{
-		Brokers: f.kafka.brokerList(), LicenseTopic: f.kafka.licenseTopic, UsageTopic: f.kafka.usageTopic,
+		Brokers: f.kafka.brokerList(), TLS: sec.TLS, SASL: sec.SASL, LicenseTopic: f.kafka.licenseTopic, UsageTopic: f.kafka.usageTopic,
 		DeadLetterTopic: f.kafka.deadTopic, Group: f.group, Database: f.ch.database,
 		FlushInterval: f.flush, CheckpointInterval: f.checkpoint, Lateness: f.lateness, Horizon: f.horizon,
 		MaxSkew: maxSkew, NoUserActivity: !f.userActivity, Limits: f.limits, Drain: f.drain, AllowReset: f.allowReset, Catalog: cat, Log: log, Metrics: metrics,

@@ -87,7 +87,10 @@ func simulateCommand(app *kingpin.Application) (string, func(context.Context) er
 			fmt.Fprintf(os.Stderr, "wrote %d events to %s\n", n, *out)
 			return nil
 		}
-		p := newPublisher(k)
+		p, err := newPublisher(k)
+		if err != nil {
+			return err
+		}
 		n, err := runSimulation(ctx, cfg, c, func(ev *event.Event) error { return p.publish(ctx, ev, ev.AppendJSON(nil)) })
 		if err != nil {
 			p.close()

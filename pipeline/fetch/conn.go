@@ -14,6 +14,7 @@ package fetch
 
 import (
 	"context"
+	"crypto/tls"
 	"encoding/binary"
 	"errors"
 	"fmt"
@@ -24,6 +25,9 @@ import (
 	"time"
 
 	"github.com/segmentio/kafka-go"
+	"github.com/segmentio/kafka-go/sasl"
+	"github.com/segmentio/kafka-go/sasl/plain"
+	"github.com/segmentio/kafka-go/sasl/scram"
 	"github.com/twmb/franz-go/pkg/kmsg"
 )
 
@@ -54,30 +58,110 @@ type Conn struct {
 	batches decoder
 }
 
-// Dial connects to the broker at addr and agrees on protocol versions.
-func Dial(ctx context.Context, addr string) (*Conn, error) {
+// Security is how connections to the brokers are secured: TLS and SASL,
+// each when set.
+type Security struct {
+	TLS  *tls.Config
+	SASL sasl.Mechanism
+}
+
+// SASL is the client side of a SASL mechanism (PLAIN, SCRAM-SHA-256 or
+// SCRAM-SHA-512) for user and password, as kafka-go implements them.
+func SASL(mechanism, user, password string) (sasl.Mechanism, error) {
+	switch mechanism {
+	case "PLAIN":
+		return plain.Mechanism{Username: user, Password: password}, nil
+	case "SCRAM-SHA-256":
+		return scram.Mechanism(scram.SHA256, user, password)
+	case "SCRAM-SHA-512":
+		return scram.Mechanism(scram.SHA512, user, password)
+	}
+	return nil, fmt.Errorf("SASL mechanism %q: want PLAIN, SCRAM-SHA-256 or SCRAM-SHA-512", mechanism)
+}
+
+// Dial connects to the broker at addr, agrees on protocol versions and
+// authenticates, as sec asks.
+func Dial(ctx context.Context, addr string, sec Security) (*Conn, error) {
+	tlsConfig := sec.TLS
 	var d net.Dialer
 	nc, err := d.DialContext(ctx, "tcp", addr)
 	if err != nil {
 		return nil, fmt.Errorf("dial %s: %w", addr, err)
+	}
+	if tlsConfig != nil {
+		cfg := tlsConfig.Clone()
+		if cfg.ServerName == "" {
+			cfg.ServerName, _, _ = net.SplitHostPort(addr)
+		}
+		tc := tls.Client(nc, cfg)
+		if err := tc.HandshakeContext(ctx); err != nil {
+			nc.Close()
+			return nil, fmt.Errorf("TLS with %s: %w", addr, err)
+		}
+		nc = tc
 	}
 	c := &Conn{nc: nc, addr: addr, format: kmsg.NewRequestFormatter(kmsg.FormatterClientID("seatflow"))}
 	if err := c.negotiate(ctx); err != nil {
 		nc.Close()
 		return nil, fmt.Errorf("broker %s: %w", addr, err)
 	}
+	if sec.SASL != nil {
+		if err := c.authenticate(ctx, sec.SASL); err != nil {
+			nc.Close()
+			return nil, fmt.Errorf("broker %s: %w", addr, err)
+		}
+	}
 	return c, nil
+}
+
+// authenticate runs SASL (SaslHandshake v1, then SaslAuthenticate v1
+// rounds) with mechanism m, which kafka-go's sasl packages implement.
+func (c *Conn) authenticate(ctx context.Context, m sasl.Mechanism) error {
+	hs := kmsg.NewPtrSASLHandshakeRequest()
+	hs.Version, hs.Mechanism = 1, m.Name()
+	hr := kmsg.NewPtrSASLHandshakeResponse()
+	if err := c.roundTrip(ctx, hs, hr, 10*time.Second); err != nil {
+		return fmt.Errorf("SASL handshake: %w", err)
+	}
+	if hr.ErrorCode != 0 {
+		return fmt.Errorf("SASL mechanism %s: %w (the broker offers %v)", m.Name(), kafka.Error(hr.ErrorCode), hr.SupportedMechanisms)
+	}
+	host, port, _ := net.SplitHostPort(c.addr)
+	p, _ := strconv.Atoi(port)
+	sess, out, err := m.Start(sasl.WithMetadata(ctx, &sasl.Metadata{Host: host, Port: p}))
+	if err != nil {
+		return fmt.Errorf("SASL %s: %w", m.Name(), err)
+	}
+	for done := false; !done; {
+		req := kmsg.NewPtrSASLAuthenticateRequest()
+		req.Version, req.SASLAuthBytes = 1, out
+		resp := kmsg.NewPtrSASLAuthenticateResponse()
+		if err := c.roundTrip(ctx, req, resp, 10*time.Second); err != nil {
+			return fmt.Errorf("SASL %s: %w", m.Name(), err)
+		}
+		if resp.ErrorCode != 0 {
+			msg := ""
+			if resp.ErrorMessage != nil {
+				msg = ": " + *resp.ErrorMessage
+			}
+			return fmt.Errorf("SASL %s: %w%s", m.Name(), kafka.Error(resp.ErrorCode), msg)
+		}
+		if done, out, err = sess.Next(ctx, resp.SASLAuthBytes); err != nil {
+			return fmt.Errorf("SASL %s: %w", m.Name(), err)
+		}
+	}
+	return nil
 }
 
 // DialLeader connects to the broker that leads the partition, asking the
 // brokers in turn where it is.
-func DialLeader(ctx context.Context, brokers []string, topic string, partition int) (*Conn, error) {
-	d := kafka.Dialer{Timeout: 10 * time.Second}
+func DialLeader(ctx context.Context, brokers []string, topic string, partition int, sec Security) (*Conn, error) {
+	d := kafka.Dialer{Timeout: 10 * time.Second, TLS: sec.TLS, SASLMechanism: sec.SASL}
 	err := errors.New("no broker given")
 	for _, b := range brokers {
 		var leader kafka.Broker
 		if leader, err = d.LookupLeader(ctx, "tcp", b, topic, partition); err == nil {
-			return Dial(ctx, net.JoinHostPort(leader.Host, strconv.Itoa(leader.Port)))
+			return Dial(ctx, net.JoinHostPort(leader.Host, strconv.Itoa(leader.Port)), sec)
 		}
 	}
 	return nil, fmt.Errorf("find the leader of %s/%d: %w", topic, partition, err)

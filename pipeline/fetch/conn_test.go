@@ -53,7 +53,7 @@ func publish(t *testing.T, k *testenv.Kafka, n int) []fetch.Record {
 
 func dialLeader(t *testing.T, k *testenv.Kafka) *fetch.Conn {
 	t.Helper()
-	c, err := fetch.DialLeader(context.Background(), k.Brokers, k.Usage, 0)
+	c, err := fetch.DialLeader(context.Background(), k.Brokers, k.Usage, 0, fetch.Security{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -160,7 +160,7 @@ func TestDialNotABroker(t *testing.T) {
 			conn.Close()
 		}
 	}()
-	_, err = fetch.Dial(context.Background(), ln.Addr().String())
+	_, err = fetch.Dial(context.Background(), ln.Addr().String(), fetch.Security{})
 	if err == nil || !strings.Contains(err.Error(), "not a Kafka broker") {
 		t.Fatalf("dial an HTTP server: %v, want an error saying it is not a Kafka broker", err)
 	}
@@ -196,7 +196,7 @@ func TestFetchFromTheLeader(t *testing.T) {
 		addr := net.JoinHostPort(leader.Host, strconv.Itoa(leader.Port))
 		leaders[addr] = true
 		for _, a := range b.Addrs() {
-			c, err := fetch.Dial(ctx, a)
+			c, err := fetch.Dial(ctx, a, fetch.Security{})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -216,7 +216,7 @@ func TestFetchFromTheLeader(t *testing.T) {
 		// asked first, every broker points DialLeader at the leader
 		for i := range b.Addrs() {
 			brokers := append(slices.Clone(b.Addrs()[i:]), b.Addrs()[:i]...)
-			c, err := fetch.DialLeader(ctx, brokers, topic, p)
+			c, err := fetch.DialLeader(ctx, brokers, topic, p, fetch.Security{})
 			if err != nil {
 				t.Fatal(err)
 			}

@@ -97,7 +97,7 @@ func (r *Runner) readPartition(ctx context.Context, t tp, u *unit, out chan<- ba
 }
 
 func (r *Runner) readFrom(ctx context.Context, t tp, u *unit, out chan<- batch) error {
-	conn, err := fetch.DialLeader(ctx, r.cfg.Brokers, t.topic, t.partition)
+	conn, err := fetch.DialLeader(ctx, r.cfg.Brokers, t.topic, t.partition, fetch.Security{TLS: r.cfg.TLS, SASL: r.cfg.SASL})
 	if err != nil {
 		return err
 	}

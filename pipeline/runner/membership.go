@@ -47,6 +47,7 @@ func (r *Runner) newGroup() (*kafka.ConsumerGroup, error) {
 	}
 	group, err := kafka.NewConsumerGroup(kafka.ConsumerGroupConfig{
 		ID: r.cfg.Group, Brokers: r.cfg.Brokers, Topics: []string{r.cfg.LicenseTopic, r.cfg.UsageTopic},
+		Dialer:         &kafka.Dialer{Timeout: 10 * time.Second, DualStack: true, TLS: r.cfg.TLS, SASLMechanism: r.cfg.SASL},
 		GroupBalancers: []kafka.GroupBalancer{unitBalancer{license: r.cfg.LicenseTopic, usage: r.cfg.UsageTopic, owned: r.Units}},
 		StartOffset:    kafka.FirstOffset, SessionTimeout: sessionTimeout, HeartbeatInterval: 2 * time.Second,
 		RebalanceTimeout: rebalanceTimeout, JoinGroupBackoff: time.Second,

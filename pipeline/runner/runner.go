@@ -11,6 +11,7 @@ import (
 	"bytes"
 	"context"
 	"crypto/rand"
+	"crypto/tls"
 	"encoding/hex"
 	"errors"
 	"fmt"
@@ -25,6 +26,7 @@ import (
 	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/segmentio/kafka-go"
+	"github.com/segmentio/kafka-go/sasl"
 
 	"github.com/seatflow/seatflow/pipeline/catalog"
 	"github.com/seatflow/seatflow/pipeline/event"
@@ -35,7 +37,11 @@ import (
 
 // Config configures a Runner.
 type Config struct {
-	Brokers                                   []string
+	Brokers []string
+	// TLS and SASL, when set, secure every connection to Kafka: the
+	// group, the partition readers, dead letters, offsets and metadata.
+	TLS                                       *tls.Config
+	SASL                                      sasl.Mechanism
 	LicenseTopic, UsageTopic, DeadLetterTopic string
 	Group                                     string
 	Database                                  string
@@ -165,7 +171,7 @@ func New(cfg Config, ch driver.Conn) (*Runner, error) {
 		positions: positions{next: map[tp]int64{}}, credits: map[tp]chan struct{}{}, spare: map[tp]chan spare{},
 		consumed: map[consumedKey]prometheus.Counter{},
 		control:  make(chan func(context.Context) error), loopDone: make(chan struct{}), rejoin: make(chan struct{}, 1),
-		kafka: &kafka.Client{Addr: kafka.TCP(cfg.Brokers...), Timeout: 5 * time.Second},
+		kafka: &kafka.Client{Addr: kafka.TCP(cfg.Brokers...), Timeout: 5 * time.Second, Transport: transport(cfg.TLS, cfg.SASL)},
 	}
 	r.owned.Store(&[]int{})
 	for _, topic := range []string{cfg.LicenseTopic, cfg.UsageTopic} {
@@ -179,6 +185,14 @@ func New(cfg Config, ch driver.Conn) (*Runner, error) {
 		cfg.Log.Warn("ClickHouse write failed; retrying", "table", table, "err", err)
 	}
 	return r, nil
+}
+
+// transport is kafka-go's default, or one with TLS or SASL.
+func transport(tlsConfig *tls.Config, mechanism sasl.Mechanism) kafka.RoundTripper {
+	if tlsConfig == nil && mechanism == nil {
+		return nil
+	}
+	return &kafka.Transport{TLS: tlsConfig, SASL: mechanism}
 }
 
 // Progress reports messages processed, the total lag, and the flushes done.
@@ -199,7 +213,7 @@ func (r *Runner) Run(ctx context.Context) error {
 	if err := r.checkTopics(ctx); err != nil {
 		return err
 	}
-	dlq, err := deadletter.Open(ctx, deadletter.Config{Brokers: r.cfg.Brokers, Topic: r.cfg.DeadLetterTopic, Log: r.cfg.Log,
+	dlq, err := deadletter.Open(ctx, deadletter.Config{Brokers: r.cfg.Brokers, Topic: r.cfg.DeadLetterTopic, Log: r.cfg.Log, Transport: transport(r.cfg.TLS, r.cfg.SASL),
 		OnRetry: func(err error) {
 			r.ready.Store(false)
 			r.cfg.Log.Warn("write dead letters failed; retrying", "topic", r.cfg.DeadLetterTopic, "err", err)
@@ -563,10 +577,17 @@ func (r *Runner) updateLag(ctx context.Context) (bool, error) {
 				continue
 			}
 			side := r.side(t)
-			lag := p.LastOffset // nothing read yet: offsets start at 0
+			var done int64 // nothing read yet: offsets start at 0
 			if u.known[side] {
-				lag -= u.next[side]
+				done = u.next[side]
 			}
+			// with nothing of it waiting to be applied, the partition is
+			// read as far as its reader fetched: past transaction markers
+			// and aborted records, which apply nothing
+			if pos, ok := r.positions.get(t); ok && len(r.credits[t]) == 0 && u.pending[side] == nil {
+				done = max(done, pos)
+			}
+			lag := p.LastOffset - done
 			r.cfg.Metrics.Lag.WithLabelValues(topic, strconv.Itoa(p.Partition)).Set(float64(max(lag, 0)))
 			total += max(lag, 0)
 			if lag <= 0 && u.pending[side] == nil {

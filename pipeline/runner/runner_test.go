@@ -131,7 +131,8 @@ func produce(t *testing.T, k *testenv.Kafka, events []event.Event) {
 		byTopic[topic] = append(byTopic[topic], kafka.Message{Key: []byte(ev.TenantID), Value: ev.AppendJSON(nil)})
 	}
 	for topic, msgs := range byTopic {
-		w := &kafka.Writer{Addr: kafka.TCP(k.Brokers...), Topic: topic, Balancer: &kafka.Murmur2Balancer{}, BatchTimeout: time.Millisecond, BatchSize: 5000, RequiredAcks: kafka.RequireAll}
+		w := &kafka.Writer{Addr: kafka.TCP(k.Brokers...), Topic: topic, Balancer: &kafka.Murmur2Balancer{}, BatchTimeout: time.Millisecond, BatchSize: 5000,
+			RequiredAcks: kafka.RequireAll, Transport: &kafka.Transport{TLS: k.TLS, SASL: k.SASL}}
 		if err := w.WriteMessages(context.Background(), msgs...); err != nil {
 			t.Fatal(err)
 		}
@@ -287,4 +288,44 @@ func referenceOf(k *testenv.Kafka, events []event.Event, cat *catalog.Catalog) r
 	return reference.ComputeUnits(events, cat, func(tenant string) int {
 		return balancer.Balance(kafka.Message{Key: []byte(tenant)}, parts...)
 	})
+}
+
+// TestDrainOverTLS: the embedded broker listens with TLS only; the
+// pipeline's every connection (group, partition readers, dead letters,
+// offsets) goes over TLS, and the rows equal the reference.
+func TestDrainOverTLS(t *testing.T) {
+	drainSecured(t, testenv.KafkaOptions{Partitions: 2, TLS: true})
+}
+
+// TestDrainOverSASL: the same with SASL/SCRAM-SHA-256 (and PLAIN) over
+// TLS: every connection authenticates.
+func TestDrainOverSASL(t *testing.T) {
+	for _, mechanism := range []string{"SCRAM-SHA-256", "PLAIN"} {
+		t.Run(mechanism, func(t *testing.T) {
+			drainSecured(t, testenv.KafkaOptions{Partitions: 2, TLS: mechanism == "PLAIN", SASL: mechanism})
+		})
+	}
+}
+
+// drainSecured drains events from a broker secured as opts ask: a run
+// without the security fails, one with it gives the reference's rows.
+func drainSecured(t *testing.T, opts testenv.KafkaOptions) {
+	k := testenv.StartKafka(t, opts)
+	chEnv := testenv.StartClickHouse(t)
+	conn := chEnv.Open(t)
+	events, cat := simulated(t, 4, 10)
+	produce(t, k, events)
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	short, cancelShort := context.WithTimeout(ctx, 20*time.Second)
+	defer cancelShort()
+	plain := testRunner(t, k, conn, chEnv.Database, "secured-test-plain", cat, func(c *runner.Config) { c.Drain = true })
+	if err := plain.Run(short); err == nil {
+		t.Fatal("a run without the broker's security reached it")
+	}
+	r := testRunner(t, k, conn, chEnv.Database, "secured-test", cat, func(c *runner.Config) { c.Drain, c.TLS, c.SASL = true, k.TLS, k.SASL })
+	if err := r.Run(ctx); err != nil {
+		t.Fatalf("drain: %v", err)
+	}
+	must(t, compare(t, conn, chEnv.Database, referenceOf(k, events, cat)))
 }
