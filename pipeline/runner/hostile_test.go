@@ -12,6 +12,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus/testutil"
 	"github.com/segmentio/kafka-go"
+	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/seatflow/seatflow/pipeline/event"
 	"github.com/seatflow/seatflow/pipeline/fetch"
@@ -181,4 +182,53 @@ func headerMap(m kafka.Message) map[string]string {
 		h[x.Key] = string(x.Value)
 	}
 	return h
+}
+
+// TestAbortedTransactionCountsNowhere: a transactional publisher
+// (franz-go's client) aborts a transaction of events for a tenant of its
+// own and for a simulated one; nothing of it reaches a row or a dead
+// letter, and the rows are the reference's over the committed events.
+func TestAbortedTransactionCountsNowhere(t *testing.T) {
+	k := testenv.StartKafka(t, testenv.KafkaOptions{Partitions: 2})
+	chEnv := testenv.StartClickHouse(t)
+	conn := chEnv.Open(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	events, cat := simulated(t, 4, 10)
+	produce(t, k, events)
+
+	txn, err := kgo.NewClient(kgo.SeedBrokers(k.Brokers...), kgo.TransactionalID("seatflow-aborted"),
+		kgo.RecordPartitioner(kgo.StickyKeyPartitioner(nil))) // Kafka's default: murmur2 of the key
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer txn.Close()
+	if err := txn.BeginTransaction(); err != nil {
+		t.Fatal(err)
+	}
+	last := events[len(events)-1]
+	for i, tenant := range []string{"aborted-tenant", last.TenantID} {
+		ev := event.Event{Kind: event.Usage, EventID: fmt.Sprint("aborted-", i), TenantID: tenant, UserID: "aborted-user",
+			Workload: "exchange", OccurredAt: last.OccurredAt}
+		rec := &kgo.Record{Topic: k.Usage, Key: []byte(tenant), Value: ev.AppendJSON(nil)}
+		if err := txn.ProduceSync(ctx, rec).FirstErr(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := txn.EndTransaction(ctx, kgo.TryAbort); err != nil {
+		t.Fatal(err)
+	}
+
+	r := testRunner(t, k, conn, chEnv.Database, "aborted-test", cat, func(c *runner.Config) { c.Drain = true })
+	if err := r.Run(ctx); err != nil {
+		t.Fatalf("drain: %v", err)
+	}
+	must(t, compare(t, conn, chEnv.Database, referenceOf(k, events, cat)))
+	var n uint64
+	if err := conn.QueryRow(ctx, "SELECT count() FROM "+chEnv.Database+".user_activity WHERE user_id = 'aborted-user'").Scan(&n); err != nil || n != 0 {
+		t.Errorf("%d user_activity rows of the aborted events (%v)", n, err)
+	}
+	if letters := allDeadLetters(t, k); len(letters) != 0 {
+		t.Errorf("%d dead letters, want none", len(letters))
+	}
 }
