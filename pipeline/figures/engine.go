@@ -20,6 +20,7 @@
 package figures
 
 import (
+	"cmp"
 	"errors"
 	"fmt"
 	"math"
@@ -199,15 +200,10 @@ func New(cfg Config) (*Engine, error) {
 	case cfg.MaxSkew < 0:
 		cfg.MaxSkew = 0
 	}
-	def := DefaultLimits
-	for _, l := range []struct {
-		v   *int
-		def int
-	}{{&cfg.Limits.Users, def.Users}, {&cfg.Limits.Subscriptions, def.Subscriptions}, {&cfg.Limits.SKUs, def.SKUs}} {
-		if *l.v == 0 {
-			*l.v = l.def
-		}
-	}
+	lim := &cfg.Limits
+	lim.Users = cmp.Or(lim.Users, DefaultLimits.Users)
+	lim.Subscriptions = cmp.Or(lim.Subscriptions, DefaultLimits.Subscriptions)
+	lim.SKUs = cmp.Or(lim.SKUs, DefaultLimits.SKUs)
 	if cfg.Limits.Users < 0 || cfg.Limits.Subscriptions < 0 || cfg.Limits.SKUs < 0 {
 		return nil, fmt.Errorf("figures: limits %+v must not be negative", cfg.Limits)
 	}

@@ -164,7 +164,7 @@ func (r *Runner) assign(ctx context.Context, gen *kafka.Generation, units []int,
 			r.drop(u)
 		}
 	}
-	r.assigned, r.worked0 = assignment{gen: gen, units: units}, nil
+	r.assigned, r.usedBefore = assignment{gen: gen, units: units}, nil
 	for _, u := range r.units {
 		r.startReaders(gen, u, out)
 	}

@@ -85,12 +85,12 @@ type Runner struct {
 	// goroutine touches them
 	units    map[int]*unit
 	assigned assignment // what the group gave this member last
-	// worked0: why each unit of assigned was worked before, for units
+	// usedBefore: why each unit of assigned was worked before, for units
 	// without a checkpoint (startedBefore); nil until first needed
-	worked0  map[int]string
-	worked   atomic.Bool // every unit of assigned is worked
-	consumed map[consumedKey]prometheus.Counter
-	flushSeq uint64 // names each write, for the sink's deduplication tokens
+	usedBefore map[int]string
+	worked     atomic.Bool // every unit of assigned is worked
+	consumed   map[consumedKey]prometheus.Counter
+	flushSeq   uint64 // names each write, for the sink's deduplication tokens
 
 	// membership (membership.go)
 	gen         atomic.Pointer[kafka.Generation] // the current one, for commits

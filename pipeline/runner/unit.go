@@ -123,7 +123,7 @@ var ErrResetRefused = errors.New("refusing to start a unit from nothing")
 // once for all of an assignment's units (a first start has no checkpoints
 // at all).
 func (r *Runner) startedBefore(ctx context.Context, p int) (string, error) {
-	if r.worked0 == nil {
+	if r.usedBefore == nil {
 		topics := map[string][]int{}
 		for _, u := range r.assigned.units {
 			for _, t := range r.partitionsOf(u) {
@@ -141,21 +141,21 @@ func (r *Runner) startedBefore(ctx context.Context, p int) (string, error) {
 		if err != nil {
 			return "", err
 		}
-		r.worked0 = others
+		r.usedBefore = others
 		for _, u := range r.assigned.units {
-			if r.worked0[u] == "" && all != "" {
-				r.worked0[u] = all
+			if r.usedBefore[u] == "" && all != "" {
+				r.usedBefore[u] = all
 			}
 		}
 		for topic, parts := range resp.Topics {
 			for _, part := range parts {
-				if part.CommittedOffset > 0 && r.worked0[part.Partition] == "" {
-					r.worked0[part.Partition] = fmt.Sprintf("the group %s has committed offset %d of %s/%d", r.cfg.Group, part.CommittedOffset, topic, part.Partition)
+				if part.CommittedOffset > 0 && r.usedBefore[part.Partition] == "" {
+					r.usedBefore[part.Partition] = fmt.Sprintf("the group %s has committed offset %d of %s/%d", r.cfg.Group, part.CommittedOffset, topic, part.Partition)
 				}
 			}
 		}
 	}
-	return r.worked0[p], nil
+	return r.usedBefore[p], nil
 }
 
 func (r *Runner) newEngine() (*figures.Engine, error) {
