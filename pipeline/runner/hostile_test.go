@@ -189,12 +189,8 @@ func headerMap(m kafka.Message) map[string]string {
 // own and for a simulated one; nothing of it reaches a row or a dead
 // letter, and the rows are the reference's over the committed events.
 func TestAbortedTransactionCountsNowhere(t *testing.T) {
-	k := testenv.StartKafka(t, testenv.KafkaOptions{Partitions: 2})
-	chEnv := testenv.StartClickHouse(t)
-	conn := chEnv.Open(t)
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
-	defer cancel()
-	events, cat := simulated(t, 4, 10)
+	e := newDrainEnv(t, testenv.KafkaOptions{Partitions: 2})
+	k, ctx, events := e.k, e.ctx, e.events
 	produce(t, k, events)
 
 	txn, err := kgo.NewClient(kgo.SeedBrokers(k.Brokers...), kgo.TransactionalID("seatflow-aborted"),
@@ -219,13 +215,12 @@ func TestAbortedTransactionCountsNowhere(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	r := testRunner(t, k, conn, chEnv.Database, "aborted-test", cat, func(c *runner.Config) { c.Drain = true })
-	if err := r.Run(ctx); err != nil {
+	if _, err := e.drain("aborted-test", nil); err != nil {
 		t.Fatalf("drain: %v", err)
 	}
-	must(t, compare(t, conn, chEnv.Database, referenceOf(k, events, cat)))
+	e.check(events)
 	var n uint64
-	if err := conn.QueryRow(ctx, "SELECT count() FROM "+chEnv.Database+".user_activity WHERE user_id = 'aborted-user'").Scan(&n); err != nil || n != 0 {
+	if err := e.conn.QueryRow(ctx, "SELECT count() FROM "+e.ch.Database+".user_activity WHERE user_id = 'aborted-user'").Scan(&n); err != nil || n != 0 {
 		t.Errorf("%d user_activity rows of the aborted events (%v)", n, err)
 	}
 	if letters := allDeadLetters(t, k); len(letters) != 0 {

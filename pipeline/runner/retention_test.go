@@ -134,31 +134,23 @@ func (l *lockedWriter) Write(p []byte) (int, error) {
 // the topics again from their beginning, with rows equal to the
 // reference.
 func TestStartFromNothingRefused(t *testing.T) {
-	k := testenv.StartKafka(t, testenv.KafkaOptions{Partitions: 2})
-	chEnv := testenv.StartClickHouse(t)
-	conn := chEnv.Open(t)
-	events, cat := simulated(t, 4, 10)
-	produce(t, k, events)
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
-	defer cancel()
-	drainOnce := func(allowReset bool) error {
-		r := testRunner(t, k, conn, chEnv.Database, "reset-test", cat, func(c *runner.Config) { c.Drain, c.AllowReset = true, allowReset })
-		return r.Run(ctx)
-	}
-	if err := drainOnce(false); err != nil {
+	e := newDrainEnv(t, testenv.KafkaOptions{Partitions: 2})
+	produce(t, e.k, e.events)
+	allowReset := func(allow bool) func(*runner.Config) { return func(c *runner.Config) { c.AllowReset = allow } }
+	if _, err := e.drain("reset-test", allowReset(false)); err != nil {
 		t.Fatalf("first drain: %v", err)
 	}
-	if err := conn.Exec(ctx, "TRUNCATE TABLE "+chEnv.Database+".unit_checkpoints"); err != nil {
+	if err := e.conn.Exec(e.ctx, "TRUNCATE TABLE "+e.ch.Database+".unit_checkpoints"); err != nil {
 		t.Fatal(err)
 	}
-	err := drainOnce(false)
+	_, err := e.drain("reset-test", allowReset(false))
 	if !errors.Is(err, runner.ErrResetRefused) || !strings.Contains(err.Error(), "--allow-reset") || !strings.Contains(err.Error(), "committed offset") {
 		t.Fatalf("a drain without checkpoints but with committed offsets: %v; want ErrResetRefused naming the offsets and --allow-reset", err)
 	}
-	if err := drainOnce(true); err != nil {
+	if _, err := e.drain("reset-test", allowReset(true)); err != nil {
 		t.Fatalf("drain with AllowReset: %v", err)
 	}
-	must(t, compare(t, conn, chEnv.Database, referenceOf(k, events, cat)))
+	e.check(e.events)
 }
 
 // TestCheckpointFallback: every unit's newest checkpoint is unreadable (a
@@ -166,40 +158,33 @@ func TestStartFromNothingRefused(t *testing.T) {
 // next run restores each unit from the checkpoint before it, counts the
 // fallback, and its rows equal the reference.
 func TestCheckpointFallback(t *testing.T) {
-	k := testenv.StartKafka(t, testenv.KafkaOptions{Partitions: 2})
-	chEnv := testenv.StartClickHouse(t)
-	conn := chEnv.Open(t)
-	events, cat := simulated(t, 4, 10)
-	half := len(events) / 2
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
-	defer cancel()
-	var metrics *runner.Metrics
-	drainOnce := func() {
+	e := newDrainEnv(t, testenv.KafkaOptions{Partitions: 2})
+	half := len(e.events) / 2
+	drainOnce := func() *runner.Metrics {
 		t.Helper()
-		r := testRunner(t, k, conn, chEnv.Database, "fallback-test", cat, func(c *runner.Config) { c.Drain = true; metrics = c.Metrics })
-		if err := r.Run(ctx); err != nil {
+		m, err := e.drain("fallback-test", nil)
+		if err != nil {
 			t.Fatalf("drain: %v", err)
 		}
+		return m
 	}
-	produce(t, k, events[:half])
+	produce(t, e.k, e.events[:half])
 	drainOnce()
-	for p := range k.Partitions {
+	for p := range e.k.Partitions {
 		q := fmt.Sprintf("INSERT INTO %[1]s.unit_checkpoints (consumer_group, unit, version, created_at, offsets, state) "+
-			"SELECT 'fallback-test', %[2]d, max(version) + 1, now(), map(), 'not zstd' FROM %[1]s.unit_checkpoints WHERE unit = %[2]d", chEnv.Database, p)
-		if err := conn.Exec(ctx, q); err != nil {
+			"SELECT 'fallback-test', %[2]d, max(version) + 1, now(), map(), 'not zstd' FROM %[1]s.unit_checkpoints WHERE unit = %[2]d", e.ch.Database, p)
+		if err := e.conn.Exec(e.ctx, q); err != nil {
 			t.Fatal(err)
 		}
 	}
-	produce(t, k, events[half:])
-	drainOnce()
-	if got := testutil.ToFloat64(metrics.CheckpointFallbacks); got != float64(k.Partitions) {
-		t.Errorf("seatflow_checkpoint_fallbacks_total = %v, want %d (one per unit)", got, k.Partitions)
+	produce(t, e.k, e.events[half:])
+	if got := testutil.ToFloat64(drainOnce().CheckpointFallbacks); got != float64(e.k.Partitions) {
+		t.Errorf("seatflow_checkpoint_fallbacks_total = %v, want %d (one per unit)", got, e.k.Partitions)
 	}
 	// the run's own checkpoints now outrank the unreadable ones: no more
 	// fallbacks
-	drainOnce()
-	if got := testutil.ToFloat64(metrics.CheckpointFallbacks); got != 0 {
+	if got := testutil.ToFloat64(drainOnce().CheckpointFallbacks); got != 0 {
 		t.Errorf("a run after the fallback fell back again %v times", got)
 	}
-	must(t, compare(t, conn, chEnv.Database, referenceOf(k, events, cat)))
+	e.check(e.events)
 }

@@ -310,22 +310,58 @@ func TestDrainOverSASL(t *testing.T) {
 // drainSecured drains events from a broker secured as opts ask: a run
 // without the security fails, one with it gives the reference's rows.
 func drainSecured(t *testing.T, opts testenv.KafkaOptions) {
-	k := testenv.StartKafka(t, opts)
-	chEnv := testenv.StartClickHouse(t)
-	conn := chEnv.Open(t)
-	events, cat := simulated(t, 4, 10)
-	produce(t, k, events)
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
-	defer cancel()
-	short, cancelShort := context.WithTimeout(ctx, 20*time.Second)
+	e := newDrainEnv(t, opts)
+	produce(t, e.k, e.events)
+	short, cancelShort := context.WithTimeout(e.ctx, 20*time.Second)
 	defer cancelShort()
-	plain := testRunner(t, k, conn, chEnv.Database, "secured-test-plain", cat, func(c *runner.Config) { c.Drain = true })
+	plain := testRunner(t, e.k, e.conn, e.ch.Database, "secured-test-plain", e.cat, func(c *runner.Config) { c.Drain = true })
 	if err := plain.Run(short); err == nil {
 		t.Fatal("a run without the broker's security reached it")
 	}
-	r := testRunner(t, k, conn, chEnv.Database, "secured-test", cat, func(c *runner.Config) { c.Drain, c.TLS, c.SASL = true, k.TLS, k.SASL })
-	if err := r.Run(ctx); err != nil {
+	if _, err := e.drain("secured-test", func(c *runner.Config) { c.TLS, c.SASL = e.k.TLS, e.k.SASL }); err != nil {
 		t.Fatalf("drain: %v", err)
 	}
-	must(t, compare(t, conn, chEnv.Database, referenceOf(k, events, cat)))
+	e.check(e.events)
+}
+
+// drainEnv is a small drain test's world: a broker with fresh topics, a
+// database, the simulated events of 4 tenants (not yet published), and a
+// two-minute context.
+type drainEnv struct {
+	t      *testing.T
+	ctx    context.Context
+	k      *testenv.Kafka
+	ch     *testenv.ClickHouse
+	conn   driver.Conn
+	events []event.Event
+	cat    *catalog.Catalog
+}
+
+func newDrainEnv(t *testing.T, opts testenv.KafkaOptions) *drainEnv {
+	e := &drainEnv{t: t, k: testenv.StartKafka(t, opts), ch: testenv.StartClickHouse(t)}
+	e.conn = e.ch.Open(t)
+	e.events, e.cat = simulated(t, 4, 10)
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	t.Cleanup(cancel)
+	e.ctx = ctx
+	return e
+}
+
+// drain runs `run --drain` as group, with adjust's changes to the
+// configuration, and returns the run's metrics and error.
+func (e *drainEnv) drain(group string, adjust func(*runner.Config)) (*runner.Metrics, error) {
+	var metrics *runner.Metrics
+	r := testRunner(e.t, e.k, e.conn, e.ch.Database, group, e.cat, func(c *runner.Config) {
+		c.Drain, metrics = true, c.Metrics
+		if adjust != nil {
+			adjust(c)
+		}
+	})
+	return metrics, r.Run(e.ctx)
+}
+
+// check compares the tables with the reference model over events.
+func (e *drainEnv) check(events []event.Event) {
+	e.t.Helper()
+	must(e.t, compare(e.t, e.conn, e.ch.Database, referenceOf(e.k, events, e.cat)))
 }
