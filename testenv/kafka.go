@@ -31,6 +31,8 @@ type Kafka struct {
 	// SASL how they authenticate when it asked for SASL.
 	TLS  *tls.Config
 	SASL sasl.Mechanism
+
+	dataDir string // the embedded broker's logs, with OnDisk
 }
 
 // KafkaOptions tune StartKafka.
@@ -44,6 +46,9 @@ type KafkaOptions struct {
 	// embedded broker requires it of every client; Kafka.SASL has a
 	// user's credentials. Tests of real servers and containers skip.
 	SASL string
+	// OnDisk: the embedded broker keeps its logs in files, which
+	// CorruptBatch can damage. Tests of real servers and containers skip.
+	OnDisk bool
 }
 
 // StartKafka gives the test a Kafka with three fresh topics.
@@ -65,8 +70,8 @@ func StartKafka(t testing.TB, opts ...KafkaOptions) *Kafka {
 	topics := []string{k.License, k.Usage, k.DeadLetter}
 
 	switch {
-	case (o.TLS || o.SASL != "") && (os.Getenv(EnvKafka) != "" || dockerAvailable()):
-		t.Skip("TLS and SASL are tested against the embedded broker only")
+	case (o.TLS || o.SASL != "" || o.OnDisk) && (os.Getenv(EnvKafka) != "" || dockerAvailable()):
+		t.Skip("TLS, SASL and damaged logs are tested against the embedded broker only")
 	case os.Getenv(EnvKafka) != "":
 		k.Kind, k.Brokers = "server", strings.Split(os.Getenv(EnvKafka), ",")
 	case dockerAvailable():
@@ -77,6 +82,10 @@ func StartKafka(t testing.TB, opts ...KafkaOptions) *Kafka {
 		k.Kind, k.Brokers = "container", brokers
 	default:
 		opts := localkafka.Options{Topics: topics, Partitions: o.Partitions, MinSessionTimeout: 100 * time.Millisecond}
+		if o.OnDisk {
+			opts.DataDir = t.TempDir()
+			k.dataDir = opts.DataDir
+		}
 		if o.TLS {
 			opts.TLS, k.TLS = testTLS(t)
 			opts.ClientTLS = k.TLS

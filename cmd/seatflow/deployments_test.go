@@ -36,6 +36,7 @@ func TestDeploymentsReadRealMetrics(t *testing.T) {
 	m.SinkErrors.WithLabelValues("t")
 	m.Unknown.WithLabelValues("sku")
 	m.UnitWatermark.WithLabelValues("0")
+	m.CorruptBatches.WithLabelValues("t", "0")
 	families, err := reg.Gather()
 	if err != nil {
 		t.Fatal(err)

@@ -23,11 +23,14 @@ const (
 	// sane size (a compression bomb); its dead letter is the batch as
 	// stored, its offset the batch's first.
 	BatchTooLarge Reason = "batch_too_large"
+	// CorruptBatch: a record batch that cannot be read (its CRC fails),
+	// sent to the dead-letter topic whole by `seatflow skip-batch`.
+	CorruptBatch Reason = "corrupt_batch"
 )
 
 // Reasons lists every reason, for metrics and documentation.
 var Reasons = []Reason{MalformedJSON, NotAnObject, MissingField, BadValue, UnknownType, UnknownVersion, FutureTimestamp, TooLate, TooManyWorkloads,
-	KeyMismatch, LimitExceeded, BatchTooLarge}
+	KeyMismatch, LimitExceeded, BatchTooLarge, CorruptBatch}
 
 // Rejection is a rejected event's error: a reason and a detail for people.
 type Rejection struct {

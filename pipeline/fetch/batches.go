@@ -39,6 +39,40 @@ var ErrBatchTooLarge = fmt.Errorf("its records decompress to more than %d MiB", 
 
 var castagnoli = crc32.MakeTable(crc32.Castagnoli)
 
+// CorruptBatchError: a record batch as the broker stores it cannot be
+// read (its CRC fails, it is cut or malformed, it does not decompress, or
+// it is in a message format before v2). It will not read better on a
+// retry against the same log; only an operator can decide to skip it.
+type CorruptBatchError struct {
+	// FirstOffset and LastOffset are the batch's offsets as its header
+	// says; LastOffset is FirstOffset when the header cannot say.
+	FirstOffset, LastOffset int64
+	// Raw is the batch as the broker sent it (a copy), so that it can go
+	// to the dead-letter topic as it is.
+	Raw   []byte
+	Cause string
+}
+
+func (e *CorruptBatchError) Error() string {
+	return fmt.Sprintf("record batch at offsets %d-%d cannot be read: %s", e.FirstOffset, e.LastOffset, e.Cause)
+}
+
+// corrupt describes raw, a batch that cannot be read.
+func corrupt(raw []byte, format string, args ...any) *CorruptBatchError {
+	e := &CorruptBatchError{Raw: slices.Clone(raw), Cause: fmt.Sprintf(format, args...)}
+	if len(raw) >= 8 {
+		e.FirstOffset = int64(binary.BigEndian.Uint64(raw))
+		e.LastOffset = e.FirstOffset
+	}
+	if len(raw) >= batchHeader {
+		// lastOffsetDelta; the CRC covers it, so it may be wrong too
+		if last := e.FirstOffset + int64(int32(binary.BigEndian.Uint32(raw[23:27]))); last > e.FirstOffset {
+			e.LastOffset = last
+		}
+	}
+	return e
+}
+
 // decoder turns a partition's record batches into records.
 type decoder struct {
 	arena []byte // the records of the fetch being read, uncompressed
@@ -79,7 +113,7 @@ func (d *decoder) records(batches []byte, from int64, aborts []kmsg.FetchRespons
 	for len(batches) >= batchHeader {
 		n := lengthEnd + int(int32(binary.BigEndian.Uint32(batches[8:lengthEnd])))
 		if n < batchHeader {
-			return next, fmt.Errorf("record batch at offset %d: length %d is too short", int64(binary.BigEndian.Uint64(batches)), n-lengthEnd)
+			return next, corrupt(batches[:min(len(batches), batchHeader)], "length %d is too short", n-lengthEnd)
 		}
 		if n > len(batches) {
 			break
@@ -87,14 +121,14 @@ func (d *decoder) records(batches []byte, from int64, aborts []kmsg.FetchRespons
 		raw := batches[:n]
 		batches = batches[n:]
 		if err := d.batch.ReadFrom(raw); err != nil {
-			return next, fmt.Errorf("record batch at offset %d: %w", int64(binary.BigEndian.Uint64(raw)), err)
+			return next, corrupt(raw, "%v", err)
 		}
 		b := &d.batch
 		if b.Magic != 2 {
-			return next, fmt.Errorf("record batch at offset %d: message format v%d; seatflow reads v2 (Kafka 0.11 and later)", b.FirstOffset, b.Magic)
+			return next, corrupt(raw, "message format v%d; seatflow reads v2 (Kafka 0.11 and later)", b.Magic)
 		}
 		if crc := crc32.Checksum(raw[crcEnd:], castagnoli); crc != uint32(b.CRC) {
-			return next, fmt.Errorf("record batch at offset %d: corrupt (CRC %08x, computed %08x)", b.FirstOffset, uint32(b.CRC), crc)
+			return next, corrupt(raw, "CRC %08x, computed %08x", uint32(b.CRC), crc)
 		}
 		last := b.FirstOffset + int64(b.LastOffsetDelta)
 		for len(aborts) > 0 && aborts[0].FirstOffset <= last {
@@ -131,17 +165,17 @@ func (d *decoder) records(batches []byte, from int64, aborts []kmsg.FetchRespons
 			continue
 		}
 		if err != nil {
-			return next, fmt.Errorf("record batch at offset %d: %w", b.FirstOffset, err)
+			return next, corrupt(raw, "%v", err)
 		}
 		prev := b.FirstOffset - 1
 		for i := range b.NumRecords {
 			var r Record
 			var ok bool
 			if r, recs, ok = readRecord(recs); !ok {
-				return next, fmt.Errorf("record batch at offset %d: record %d of %d is cut short", b.FirstOffset, i, b.NumRecords)
+				return next, corrupt(raw, "record %d of %d is cut short", i, b.NumRecords)
 			}
 			if r.Offset += b.FirstOffset; r.Offset <= prev || r.Offset > last {
-				return next, fmt.Errorf("record batch at offset %d: record %d has offset %d, after %d and up to %d", b.FirstOffset, i, r.Offset, prev, last)
+				return next, corrupt(raw, "record %d has offset %d, after %d and up to %d", i, r.Offset, prev, last)
 			}
 			if prev = r.Offset; r.Offset >= from {
 				each(r)

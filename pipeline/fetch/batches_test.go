@@ -140,19 +140,28 @@ func TestDecodeSkipsControlBatches(t *testing.T) {
 }
 
 // Every changed byte after the CRC is caught, before any of the batch's
-// records is handed over.
+// records is handed over, and named with the batch's offsets and bytes;
+// the batch before it is read.
 func TestDecodeCorruptBatch(t *testing.T) {
 	for _, codec := range []compress.Compression{compress.None, compress.Lz4} {
-		good := encode(t, 0, protocol.Attributes(codec), records(0, 10)...)
-		var d decoder
-		for i := crcEnd; i < len(good); i++ {
-			bad := slices.Clone(good)
-			bad[i] ^= 0x10
-			got, _, err := decodeAll(t, &d, bad, 0)
-			if err == nil || !strings.Contains(err.Error(), "corrupt") || len(got) != 0 {
-				t.Fatalf("%s, byte %d changed: %d records, err %v; want a corrupt-batch error and none", codec, i, len(got), err)
+		t.Run(codec.String(), func(t *testing.T) {
+			before := encode(t, 0, protocol.Attributes(codec), records(0, 10)...)
+			good := encode(t, 10, protocol.Attributes(codec), records(10, 10)...)
+			var d decoder
+			for i := crcEnd; i < len(good); i++ {
+				bad := slices.Clone(good)
+				bad[i] ^= 0x10
+				got, _, err := decodeAll(t, &d, slices.Concat(before, bad), 0)
+				var cb *CorruptBatchError
+				if !errors.As(err, &cb) || len(got) != 10 {
+					t.Fatalf("byte %d changed: %d records, err %v; want the first batch's 10 and a corrupt-batch error", i, len(got), err)
+				}
+				lastDelta := i >= 23 && i < 27 // the header's last offset, itself under the CRC
+				if cb.FirstOffset != 10 || cb.LastOffset != 19 && !lastDelta || !bytes.Equal(cb.Raw, bad) {
+					t.Fatalf("byte %d changed: error names offsets %d-%d and %d bytes; want 10-19 and the batch's %d", i, cb.FirstOffset, cb.LastOffset, len(cb.Raw), len(bad))
+				}
 			}
-		}
+		})
 	}
 }
 
@@ -162,17 +171,22 @@ func TestDecodeRejects(t *testing.T) {
 	oldFormat[magicAt] = 1
 	short := slices.Clone(good)
 	binary.BigEndian.PutUint32(short[8:], 10)
-	for name, c := range map[string]struct {
+	for _, c := range []struct {
+		name    string
 		batches []byte
 		want    string
 	}{
-		"message format v1": {oldFormat, "message format v1"},
-		"length too short":  {short, "too short"},
+		{"message format v1", oldFormat, "message format v1"},
+		{"length too short", short, "too short"},
 	} {
-		var d decoder
-		if _, _, err := decodeAll(t, &d, c.batches, 0); err == nil || !strings.Contains(err.Error(), c.want) {
-			t.Errorf("%s: err %v, want one saying %q", name, err, c.want)
-		}
+		t.Run(c.name, func(t *testing.T) {
+			var d decoder
+			_, _, err := decodeAll(t, &d, c.batches, 0)
+			var cb *CorruptBatchError
+			if !errors.As(err, &cb) || !strings.Contains(err.Error(), c.want) {
+				t.Errorf("err %v, want a corrupt-batch error saying %q", err, c.want)
+			}
+		})
 	}
 }
 

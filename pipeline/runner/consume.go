@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strconv"
 	"sync"
 	"time"
 
@@ -82,12 +83,22 @@ func (p *positions) forget(t tp) {
 // readPartition reads one partition until ctx ends, reconnecting with
 // backoff on errors.
 func (r *Runner) readPartition(ctx context.Context, t tp, u *unit, out chan<- batch) {
+	// a series per partition read, at 0 until stuck; its next owner's
+	// replica serves it once the unit moves
+	labels := []string{t.topic, strconv.Itoa(t.partition)}
+	r.cfg.Metrics.CorruptBatches.WithLabelValues(labels...).Set(0)
+	defer func() {
+		r.stuck.clear(t)
+		r.cfg.Metrics.CorruptBatches.DeleteLabelValues(labels...)
+	}()
 	for attempt := 0; ; attempt++ {
 		err := r.readFrom(ctx, t, u, out)
 		if ctx.Err() != nil {
 			return
 		}
-		r.cfg.Log.Warn("read partition; reconnecting", "partition", t.String(), "err", err)
+		if !errors.Is(err, errStuck) {
+			r.cfg.Log.Warn("read partition; reconnecting", "partition", t.String(), "err", err)
+		}
 		select {
 		case <-ctx.Done():
 			return
@@ -157,8 +168,14 @@ func (r *Runner) readFrom(ctx context.Context, t tp, u *unit, out chan<- batch) 
 			offset = res.Next
 			r.positions.set(t, offset)
 		}
+		var cb *fetch.CorruptBatchError
 		switch {
 		case err == nil:
+		case errors.As(err, &cb):
+			if offset, err = r.readPast(ctx, t, offset, cb); err != nil {
+				return err
+			}
+			r.positions.set(t, offset)
 		case errors.Is(err, kafka.OffsetOutOfRange):
 			first, end, oerr := conn.Offsets(ctx, t.topic, int32(t.partition))
 			if oerr != nil {

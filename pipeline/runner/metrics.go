@@ -31,6 +31,9 @@ type Metrics struct {
 	CheckpointFallbacks prometheus.Counter
 	Checkpoint          prometheus.Histogram
 	Unknown             *prometheus.CounterVec // what: sku | workload
+	// CorruptBatches is 1 for a partition whose reader stands at a record
+	// batch that cannot be read, until an operator skips it.
+	CorruptBatches *prometheus.GaugeVec // topic, partition
 }
 
 // NewMetrics registers the metrics with reg.
@@ -55,6 +58,8 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 		DeadLetters:         prometheus.NewCounterVec(prometheus.CounterOpts{Name: "seatflow_dead_letters_total", Help: "Dead letters by outcome: written whole, truncated (a prefix kept: too large for the topic), failed (not written, logged)."}, []string{"outcome"}),
 		Checkpoint:          prometheus.NewHistogram(prometheus.HistogramOpts{Name: "seatflow_checkpoint_duration_seconds", Help: "Time to write a checkpoint (state + offsets).", Buckets: prometheus.ExponentialBuckets(0.01, 2, 14)}),
 		Unknown:             prometheus.NewCounterVec(prometheus.CounterOpts{Name: "seatflow_events_unknown_total", Help: "Accepted events the SKU catalog does not describe: what = sku | workload."}, []string{"what"}),
+		CorruptBatches: prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "seatflow_corrupt_batches",
+			Help: "1 while the partition's reader stands at a record batch that cannot be read (see /readyz and seatflow skip-batch)."}, []string{"topic", "partition"}),
 	}
 	// Every reason's series exists from the start, at 0, so rate() alerts
 	// work before the first reject.
@@ -65,6 +70,6 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 		m.DeadLetters.WithLabelValues(o)
 	}
 	reg.MustRegister(m.Consumed, m.Rejected, m.Late, m.Lag, m.UnitWatermark, m.UnitsAssigned, m.Rebalances, m.Handoff, m.CheckpointFallbacks, m.SinkRows, m.SinkErrors, m.FlushDuration, m.StateUsers,
-		m.StateTenants, m.StateSKUs, m.DeadLetters, m.Checkpoint, m.Unknown)
+		m.StateTenants, m.StateSKUs, m.DeadLetters, m.Checkpoint, m.Unknown, m.CorruptBatches)
 	return m
 }

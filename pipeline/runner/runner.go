@@ -74,6 +74,7 @@ type Runner struct {
 	ch     driver.Conn
 	writer *clickhouse.Writer
 	cps    *clickhouse.Checkpoints
+	skips  *clickhouse.Skips
 	dlq    *deadletter.Writer
 	member string // this process, in unit claims
 	ready  atomic.Bool
@@ -105,6 +106,7 @@ type Runner struct {
 
 	// reading (consume.go)
 	positions positions
+	stuck     stuckReaders         // partitions at a batch that cannot be read (corrupt.go)
 	credits   map[tp]chan struct{} // batches handed over and not yet applied
 	spare     map[tp]chan spare    // applied batches' arrays and arenas, for the reader to fill again
 
@@ -167,6 +169,7 @@ func New(cfg Config, ch driver.Conn) (*Runner, error) {
 		cfg: cfg, ch: ch, member: hex.EncodeToString(id[:]),
 		writer:    clickhouse.NewWriter(ch, cfg.Database),
 		cps:       clickhouse.NewCheckpoints(ch, cfg.Database, cfg.Group),
+		skips:     clickhouse.NewSkips(ch, cfg.Database, cfg.Group),
 		units:     map[int]*unit{},
 		positions: positions{next: map[tp]int64{}}, credits: map[tp]chan struct{}{}, spare: map[tp]chan spare{},
 		consumed: map[consumedKey]prometheus.Counter{},
@@ -200,9 +203,21 @@ func (r *Runner) Progress() (processed, lag, flushes int64) {
 	return r.processed.Load(), r.lag.Load(), r.flushes.Load()
 }
 
-// Ready reports whether this member works every unit the group gave it
-// and its last write reached ClickHouse.
-func (r *Runner) Ready() bool { return r.ready.Load() && r.worked.Load() }
+// Ready reports whether this member works every unit the group gave it,
+// its last write reached ClickHouse and no partition's reader is stuck.
+func (r *Runner) Ready() bool { return len(r.NotReady()) == 0 }
+
+// NotReady says why the member is not ready, if it is not.
+func (r *Runner) NotReady() []string {
+	var why []string
+	if !r.worked.Load() {
+		why = append(why, "a unit given to this replica is not worked yet (restoring)")
+	}
+	if !r.ready.Load() {
+		why = append(why, "writes to ClickHouse or to the dead-letter topic are failing (retried)")
+	}
+	return append(why, r.stuck.describe()...)
+}
 
 // Units lists the units this member works.
 func (r *Runner) Units() []int { return slices.Clone(*r.owned.Load()) }

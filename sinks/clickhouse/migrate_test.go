@@ -137,3 +137,37 @@ func TestClaims(t *testing.T) {
 		}
 	}
 }
+
+// TestSkips: a skip covers its range, ends included, of its own group,
+// topic and partition only.
+func TestSkips(t *testing.T) {
+	env, conn := migrated(t)
+	ctx := context.Background()
+	skips := clickhouse.NewSkips(conn, env.Database, "group-a")
+	if err := skips.Add(ctx, clickhouse.Skip{Topic: "usage", Partition: 2, From: 100, To: 119, Cause: "CRC"}); err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range []struct {
+		name      string
+		skips     *clickhouse.Skips
+		topic     string
+		partition int32
+		offset    int64
+		want      bool
+	}{
+		{"first offset", skips, "usage", 2, 100, true},
+		{"last offset", skips, "usage", 2, 119, true},
+		{"before", skips, "usage", 2, 99, false},
+		{"after", skips, "usage", 2, 120, false},
+		{"other partition", skips, "usage", 3, 100, false},
+		{"other topic", skips, "license", 2, 100, false},
+		{"other group", clickhouse.NewSkips(conn, env.Database, "group-b"), "usage", 2, 110, false},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			s, ok, err := c.skips.Covering(ctx, c.topic, c.partition, c.offset)
+			if err != nil || ok != c.want || ok && (s.From != 100 || s.To != 119 || s.Cause != "CRC") {
+				t.Errorf("Covering(%s/%d at %d) = %+v, %v, %v; want found %v", c.topic, c.partition, c.offset, s, ok, err, c.want)
+			}
+		})
+	}
+}
