@@ -165,3 +165,44 @@ func seatedEngine(b *testing.B, tenants, users int, assignedAt func(u int) int64
 	}
 	return e, apply
 }
+
+// BenchmarkFlushManySubscriptions measures the flushes between day ends
+// of one large customer: 2000 subscriptions of 100 SKUs, a seat of each
+// SKU for 20 users, and a usage event before each flush, of now or of a
+// week ago (a late event: a week of days recomputed).
+func BenchmarkFlushManySubscriptions(b *testing.B) {
+	for _, late := range []int64{0, 7} {
+		b.Run(fmt.Sprintf("%d_days_late", late), func(b *testing.B) {
+			const subs, skus, users = 2000, 100, 20
+			start := time.Date(2026, 10, 1, 0, 0, 0, 0, time.UTC).UnixNano()
+			e := oneSourceEngine(b)
+			apply := func(ev *event.Event) {
+				if _, r, err := e.Apply(0, ev); err != nil || r != nil {
+					b.Fatal(err, r)
+				}
+			}
+			for s := range subs {
+				apply(&event.Event{Kind: event.Subscription, EventID: fmt.Sprint("s", s), OccurredAt: start - 20*event.NanosPerDay, TenantID: "t-big",
+					SubscriptionID: fmt.Sprint("sub-", s), SKU: fmt.Sprint("SKU_", s%skus), Quantity: 10, Status: event.Active})
+			}
+			for k := range skus {
+				for u := range users {
+					apply(&event.Event{Kind: event.Assignment, EventID: fmt.Sprint("a", k, u), OccurredAt: start - int64(u%7)*event.NanosPerDay,
+						TenantID: "t-big", UserID: fmt.Sprint("u-", u), SKU: fmt.Sprint("SKU_", k), Assigned: true})
+				}
+			}
+			e.Flush(1)
+			at := start + 3600e9
+			b.ReportAllocs()
+			b.ResetTimer()
+			for i := 0; i < b.N; i++ {
+				b.StopTimer()
+				at += 5e9
+				apply(&event.Event{Kind: event.Usage, EventID: "x", OccurredAt: at - late*event.NanosPerDay, TenantID: "t-big",
+					UserID: fmt.Sprint("u-", i%users), Workload: "teams"})
+				b.StartTimer()
+				e.Flush(uint64(i + 2))
+			}
+		})
+	}
+}

@@ -132,6 +132,9 @@ type span struct {
 	wide     uint64           // union of the windows
 	skus     []skuSpan        // per tenantSKU, in skuOrder
 	active   []int64          // [day][workload id] active users, any seat
+	// seats of active subscriptions, [tenantSKU.num*spanDays + day]: one
+	// pass over the tenant's subscriptions, not one per SKU
+	sold, trial []int64
 }
 
 type skuSpan struct {
@@ -155,6 +158,7 @@ func (e *Engine) tenantRows(t *tenant, from, to, closed event.Day, version uint6
 			sp.wide |= sp.win[i]
 		}
 		e.countSpan(t, from+event.Day(n-1))
+		e.countSold(t, from)
 		for i := range n {
 			d := from + event.Day(i)
 			e.dayRows(t, d, i, d <= closed, version, out)
@@ -247,6 +251,30 @@ func (e *Engine) countSpan(t *tenant, last event.Day) {
 	}
 }
 
+// countSold sums the seats of t's active subscriptions per SKU for the
+// days of e.span, the first of which is from.
+func (e *Engine) countSold(t *tenant, from event.Day) {
+	sp := &e.span
+	sp.sold = growTo(sp.sold[:0], len(t.skuOrder)*spanDays)
+	sp.trial = growTo(sp.trial[:0], len(t.skuOrder)*spanDays)
+	clear(sp.sold)
+	clear(sp.trial)
+	for _, s := range t.subOrder {
+		for i := range sp.n {
+			v, ok := s.at(from + event.Day(i))
+			if !ok || v.status != event.Active {
+				continue
+			}
+			at := int(t.skus[v.sku].num)*spanDays + i
+			if v.trial {
+				sp.trial[at] += v.quantity
+			} else {
+				sp.sold[at] += v.quantity
+			}
+		}
+	}
+}
+
 // dayRows emits t's rows of day d, the i-th of e.span, where they changed.
 func (e *Engine) dayRows(t *tenant, d event.Day, i int, final bool, version uint64, out *Rows) {
 	sp := &e.span
@@ -255,16 +283,7 @@ func (e *Engine) dayRows(t *tenant, d event.Day, i int, final bool, version uint
 			continue
 		}
 		c := &sp.skus[k]
-		var sold, trial int64
-		for _, s := range t.subOrder {
-			if v, ok := s.at(d); ok && v.sku == ts.info.name && v.status == event.Active {
-				if v.trial {
-					trial += v.quantity
-				} else {
-					sold += v.quantity
-				}
-			}
-		}
+		sold, trial := sp.sold[int(ts.num)*spanDays+i], sp.trial[int(ts.num)*spanDays+i]
 		nAssigned := c.assigned[i]
 		qualified := min(nAssigned, sold)
 		if t.emitted.update(rowKey{kind: kindDeployment, sku: ts.num, day: d}, rowValue{a: sold, b: trial, c: nAssigned, final: final}) {
