@@ -50,7 +50,7 @@ func addRunFlags(cmd *kingpin.CmdClause) *runFlags {
 	cmd.Flag("checkpoint-interval", "How often the state and offsets are checkpointed (offsets are committed then).").Default("1m").DurationVar(&f.checkpoint)
 	cmd.Flag("lateness", "Allowed lateness: how far behind the slowest partition's newest event the watermark stays.").Default("1h").DurationVar(&f.lateness)
 	cmd.Flag("horizon", "Restatement horizon: late events up to this far before the watermark rewrite closed days; older ones are too_late.").Default("168h").DurationVar(&f.horizon)
-	cmd.Flag("max-skew", "How far a partition may run ahead of the slowest busy one before it waits for it (watermark alignment: a backfill recomputes fewer days); 0 turns it off.").Default("24h").DurationVar(&f.maxSkew)
+	cmd.Flag("max-skew", "How far a partition may run ahead of the slowest busy one before it waits for it (watermark alignment: a backfill recomputes fewer days); 0 turns it off.").Default(figures.DefaultMaxSkew.String()).DurationVar(&f.maxSkew)
 	cmd.Flag("user-activity", "Write user_activity, the per-user detail: a row per user, workload and day with activity, up to one per usage event. --no-user-activity writes every other table the same, for deployments that must not hold per-user data or do not need it.").Default("true").BoolVar(&f.userActivity)
 	cmd.Flag("limit.users-per-tenant", "Most distinct users one tenant may have; events of further users are limit_exceeded dead letters.").Default(strconv.Itoa(figures.DefaultLimits.Users)).IntVar(&f.limits.Users)
 	cmd.Flag("limit.subscriptions-per-tenant", "Most subscriptions one tenant may have; further ones are limit_exceeded dead letters.").Default(strconv.Itoa(figures.DefaultLimits.Subscriptions)).IntVar(&f.limits.Subscriptions)
@@ -106,10 +106,6 @@ func (f *runFlags) start(ctx context.Context, log *slog.Logger, started func(*ru
 			return nil, fmt.Errorf("%s (%d) must be at least 1", flag, v)
 		}
 	}
-	maxSkew := f.maxSkew
-	if maxSkew == 0 {
-		maxSkew = -1 // no limit, in figures' terms
-	}
 	cat, err := loadCatalog(f.catalog)
 	if err != nil {
 		return nil, err
@@ -128,7 +124,7 @@ func (f *runFlags) start(ctx context.Context, log *slog.Logger, started func(*ru
 		Brokers: f.kafka.brokerList(), TLS: sec.TLS, SASL: sec.SASL, LicenseTopic: f.kafka.licenseTopic, UsageTopic: f.kafka.usageTopic,
 		DeadLetterTopic: f.kafka.deadTopic, Group: f.group, Database: f.ch.database,
 		FlushInterval: f.flush, CheckpointInterval: f.checkpoint, Lateness: f.lateness, Horizon: f.horizon,
-		MaxSkew: maxSkew, NoUserActivity: !f.userActivity, Limits: f.limits, Drain: f.drain, AllowReset: f.allowReset, Catalog: cat, Log: log, Metrics: metrics,
+		MaxSkew: f.maxSkew, NoUserActivity: !f.userActivity, Limits: f.limits, Drain: f.drain, AllowReset: f.allowReset, Catalog: cat, Log: log, Metrics: metrics,
 	}, conn)
 	if err != nil {
 		return nil, err
@@ -162,7 +158,10 @@ func (f *runFlags) start(ctx context.Context, log *slog.Logger, started func(*ru
 	if started != nil {
 		started(r)
 	}
-	if err := r.Run(ctx); err != nil && !errors.Is(err, context.Canceled) {
+	switch err := r.Run(ctx); {
+	case errors.Is(err, runner.ErrResetRefused):
+		return r, fmt.Errorf("%w (with --allow-reset)", err)
+	case err != nil && !errors.Is(err, context.Canceled):
 		return r, err
 	}
 	return r, nil

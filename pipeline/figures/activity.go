@@ -6,6 +6,7 @@ import (
 	"strings"
 
 	"github.com/seatflow/seatflow/pipeline/event"
+	"github.com/seatflow/seatflow/pipeline/row"
 )
 
 // activityLog holds the user_activity rows found since the last Flush. A
@@ -57,13 +58,13 @@ func (l *activityLog) len() int { return l.n }
 // activityRows turns the log into rows stamped with version, and empties
 // it. A user's days in a workload are folded, up to 64 to a row. The rows
 // come in user_activity's key order (tenant_id, user_id, workload, date):
-// ClickHouse skips its own sort for a sorted block, which makes the insert
-// of these rows, the largest of a flush, about twice as fast. The order
+// ClickHouse skips its own sort for a sorted block, and these rows make
+// the largest insert of a flush (bench/README.md has the figures). The order
 // costs one string sort of each tenant's users in the log, not of the
 // rows: tenants and workloads are few, and a counting sort by (user rank,
 // workload) keeps the log's day order, which is nearly sorted already
 // (only late events break it).
-func (e *Engine) activityRows(version uint64) []ActivityDays {
+func (e *Engine) activityRows(version uint64) []row.Activity {
 	l := &e.activity
 	if l.n == 0 {
 		return nil
@@ -192,7 +193,7 @@ func (e *Engine) activityRows(version uint64) []ActivityDays {
 	for i := 0; i < len(grouped); i = next(i) {
 		n++
 	}
-	out := make([]ActivityDays, 0, n)
+	out := make([]row.Activity, 0, n)
 	for i := 0; i < len(grouped); {
 		a := &grouped[i]
 		j := next(i)
@@ -200,7 +201,7 @@ func (e *Engine) activityRows(version uint64) []ActivityDays {
 		for _, b := range grouped[i:j] {
 			days |= 1 << (b.day - a.day)
 		}
-		out = append(out, ActivityDays{
+		out = append(out, row.Activity{
 			TenantID: e.order[a.tenant].id, UserID: id(a), Workload: e.workloads[a.workload], First: a.day, Days: days, Version: version,
 		})
 		i = j

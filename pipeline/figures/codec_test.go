@@ -12,9 +12,9 @@ import (
 	"github.com/seatflow/seatflow/pipeline/catalog"
 	"github.com/seatflow/seatflow/pipeline/event"
 	"github.com/seatflow/seatflow/pipeline/figures"
-	"github.com/seatflow/seatflow/pipeline/reference"
 	"github.com/seatflow/seatflow/pipeline/simulate"
 	"github.com/seatflow/seatflow/schemas"
+	"github.com/seatflow/seatflow/testenv/reference"
 )
 
 func TestStateNeedsFlushAndRejectsCorruption(t *testing.T) {
@@ -67,7 +67,7 @@ func TestStateNeedsFlushAndRejectsCorruption(t *testing.T) {
 // defaults: with watermark alignment off, a source far ahead of another
 // goes on after a restart too.
 func TestRestoreKeepsSettings(t *testing.T) {
-	cfg := figures.Config{Catalog: testCatalog(t), MaxSkew: -1}
+	cfg := figures.Config{Catalog: testCatalog(t)}
 	e, err := figures.New(cfg)
 	if err != nil {
 		t.Fatal(err)

@@ -12,8 +12,9 @@ import (
 	"github.com/seatflow/seatflow/pipeline/catalog"
 	"github.com/seatflow/seatflow/pipeline/event"
 	"github.com/seatflow/seatflow/pipeline/figures"
-	"github.com/seatflow/seatflow/pipeline/reference"
+	"github.com/seatflow/seatflow/pipeline/row"
 	"github.com/seatflow/seatflow/schemas"
+	"github.com/seatflow/seatflow/testenv/reference"
 )
 
 func testCatalog(t testing.TB) *catalog.Catalog {
@@ -39,23 +40,23 @@ func oneSourceEngine(tb testing.TB) *figures.Engine {
 // table is what a reader of the ClickHouse tables sees under FINAL: the
 // highest version of each key.
 type table struct {
-	deployment map[reference.Key]figures.DeploymentRow
-	usage      map[reference.Key]figures.UsageRow
-	workload   map[reference.Key]figures.WorkloadRow
-	subs       map[[2]string]figures.SubscriptionRow
+	deployment map[reference.Key]row.Deployment
+	usage      map[reference.Key]row.Usage
+	workload   map[reference.Key]row.Workload
+	subs       map[[2]string]row.Subscription
 	activity   map[reference.Activity]int
 	version    uint64
 }
 
 func newTable() *table {
 	return &table{
-		deployment: map[reference.Key]figures.DeploymentRow{}, usage: map[reference.Key]figures.UsageRow{},
-		workload: map[reference.Key]figures.WorkloadRow{}, subs: map[[2]string]figures.SubscriptionRow{},
+		deployment: map[reference.Key]row.Deployment{}, usage: map[reference.Key]row.Usage{},
+		workload: map[reference.Key]row.Workload{}, subs: map[[2]string]row.Subscription{},
 		activity: map[reference.Activity]int{},
 	}
 }
 
-func (tb *table) flush(t testing.TB, e *figures.Engine) figures.Rows {
+func (tb *table) flush(t testing.TB, e *figures.Engine) row.Set {
 	t.Helper()
 	tb.version++
 	rows := e.Flush(tb.version)

@@ -31,6 +31,7 @@ import (
 
 	"github.com/seatflow/seatflow/pipeline/catalog"
 	"github.com/seatflow/seatflow/pipeline/event"
+	"github.com/seatflow/seatflow/pipeline/row"
 )
 
 // Window is the active-user window of SPEC §3, in days.
@@ -50,8 +51,8 @@ type Config struct {
 	Lateness time.Duration // allowed lateness; default 1 h
 	Horizon  time.Duration // restatement horizon before the watermark; default 7 days
 	// MaxSkew is how far a source's events may run ahead of the slowest
-	// busy source's before Apply answers ErrSkew; default 1 day, negative:
-	// no limit.
+	// busy source's before Apply answers ErrSkew (watermark alignment);
+	// 0: no limit. DefaultMaxSkew is the product's default.
 	MaxSkew time.Duration
 	// NoUserActivity keeps no user_activity rows: Flush returns none, and
 	// every other row is the same. The per-user detail is personal data a
@@ -70,6 +71,10 @@ type Limits struct {
 	Subscriptions int
 	SKUs          int // SKUs with a subscription or an assignment
 }
+
+// DefaultMaxSkew lets a source run a day of event time ahead of the
+// slowest: a backfill of weeks then recomputes each day about once.
+const DefaultMaxSkew = 24 * time.Hour
 
 // DefaultLimits fit the largest real tenants with room to spare: a few
 // hundred thousand users, a few hundred subscriptions, tens of SKUs.
@@ -144,7 +149,7 @@ type Engine struct {
 
 	remap []uint8 // ReadState's: a stored workload's position → its id now
 
-	pendingSubs []SubscriptionRow
+	pendingSubs []row.Subscription
 	activity    activityLog
 	span        span // Flush's scratch
 
@@ -194,11 +199,8 @@ func New(cfg Config) (*Engine, error) {
 	if cfg.Horizon == 0 {
 		cfg.Horizon = 7 * 24 * time.Hour
 	}
-	switch {
-	case cfg.MaxSkew == 0:
-		cfg.MaxSkew = 24 * time.Hour
-	case cfg.MaxSkew < 0:
-		cfg.MaxSkew = 0
+	if cfg.MaxSkew < 0 {
+		return nil, fmt.Errorf("max skew %s is negative; 0 turns alignment off", cfg.MaxSkew)
 	}
 	lim := &cfg.Limits
 	lim.Users = cmp.Or(lim.Users, DefaultLimits.Users)

@@ -5,6 +5,7 @@ import (
 	mbits "math/bits"
 
 	"github.com/seatflow/seatflow/pipeline/event"
+	"github.com/seatflow/seatflow/pipeline/row"
 )
 
 // rowKey names one snapshot row of a tenant.
@@ -47,8 +48,8 @@ func (e *Engine) Pending() int { return e.activity.len() }
 // version (which must grow from call to call): rows of open days as
 // provisional (final = false), rows of closed days as final, and rows of
 // closed days that late events changed, again as final.
-func (e *Engine) Flush(version uint64) Rows {
-	var out Rows
+func (e *Engine) Flush(version uint64) row.Set {
+	var out row.Set
 	out.Subscriptions, e.pendingSubs = e.pendingSubs, nil
 	for i := range out.Subscriptions {
 		out.Subscriptions[i].Version = version
@@ -143,7 +144,7 @@ type skuSpan struct {
 }
 
 // tenantRows emits t's rows of days [from, to]; days up to closed are final.
-func (e *Engine) tenantRows(t *tenant, from, to, closed event.Day, version uint64, out *Rows) {
+func (e *Engine) tenantRows(t *tenant, from, to, closed event.Day, version uint64, out *row.Set) {
 	for from <= to {
 		n := min(int(to-from)+1, spanDays)
 		sp := &e.span
@@ -276,7 +277,7 @@ func (e *Engine) countSold(t *tenant, from event.Day) {
 }
 
 // dayRows emits t's rows of day d, the i-th of e.span, where they changed.
-func (e *Engine) dayRows(t *tenant, d event.Day, i int, final bool, version uint64, out *Rows) {
+func (e *Engine) dayRows(t *tenant, d event.Day, i int, final bool, version uint64, out *row.Set) {
 	sp := &e.span
 	for k, ts := range t.skuOrder {
 		if d < ts.firstDay {
@@ -287,7 +288,7 @@ func (e *Engine) dayRows(t *tenant, d event.Day, i int, final bool, version uint
 		nAssigned := c.assigned[i]
 		qualified := min(nAssigned, sold)
 		if t.emitted.update(rowKey{kind: kindDeployment, sku: ts.num, day: d}, rowValue{a: sold, b: trial, c: nAssigned, final: final}) {
-			out.Deployment = append(out.Deployment, DeploymentRow{
+			out.Deployment = append(out.Deployment, row.Deployment{
 				TenantID: t.id, SKU: ts.info.name, Product: ts.info.product, Date: d,
 				Sold: sold, Trial: trial, Assigned: nAssigned, Qualified: qualified,
 				DeploymentPct: pct(nAssigned, sold), Final: final, Version: version,
@@ -295,7 +296,7 @@ func (e *Engine) dayRows(t *tenant, d event.Day, i int, final bool, version uint
 		}
 		usage := func(w uint8, name string, active int64) {
 			if t.emitted.update(rowKey{kind: kindUsage, sku: ts.num, workload: w, day: d}, rowValue{a: active, b: qualified, final: final}) {
-				out.Usage = append(out.Usage, UsageRow{
+				out.Usage = append(out.Usage, row.Usage{
 					TenantID: t.id, SKU: ts.info.name, Workload: name, Date: d,
 					ActiveUsers: active, Qualified: qualified, UsagePct: pct(active, qualified),
 					Final: final, Version: version,
@@ -306,7 +307,7 @@ func (e *Engine) dayRows(t *tenant, d event.Day, i int, final bool, version uint
 		for j, w := range wls {
 			usage(w, e.workloads[w], c.active[i*len(wls)+j])
 		}
-		usage(allID, AllWorkloads, c.all[i])
+		usage(allID, row.AllWorkloads, c.all[i])
 	}
 	for w, first := range t.firstUsage {
 		if d < first {
@@ -314,7 +315,7 @@ func (e *Engine) dayRows(t *tenant, d event.Day, i int, final bool, version uint
 		}
 		n := sp.active[i*len(t.act)+w]
 		if t.emitted.update(rowKey{kind: kindWorkload, workload: uint8(w), day: d}, rowValue{a: n, final: final}) {
-			out.Workload = append(out.Workload, WorkloadRow{
+			out.Workload = append(out.Workload, row.Workload{
 				TenantID: t.id, Workload: e.workloads[w], Date: d, ActiveUsers: n, Final: final, Version: version,
 			})
 		}

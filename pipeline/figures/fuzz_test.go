@@ -8,8 +8,8 @@ import (
 
 	"github.com/seatflow/seatflow/pipeline/event"
 	"github.com/seatflow/seatflow/pipeline/figures"
-	"github.com/seatflow/seatflow/pipeline/reference"
 	"github.com/seatflow/seatflow/pipeline/simulate"
+	"github.com/seatflow/seatflow/testenv/reference"
 )
 
 // FuzzDecodeApply decodes arbitrary bytes, one event a line, applies what

@@ -11,7 +11,7 @@ import (
 
 	"github.com/seatflow/seatflow/pipeline/event"
 	"github.com/seatflow/seatflow/pipeline/figures"
-	"github.com/seatflow/seatflow/pipeline/reference"
+	"github.com/seatflow/seatflow/testenv/reference"
 )
 
 var seeds = flag.Int("seeds", 300, "random scenarios TestAgainstReference runs")
@@ -107,7 +107,7 @@ func delivery(r *rand.Rand, evs []event.Event) []event.Event {
 func runAgainstReference(t *testing.T, seed uint64, noActivity bool) {
 	r := rand.New(rand.NewPCG(seed, 7))
 	cat := testCatalog(t)
-	cfg := figures.Config{Catalog: cat, NoUserActivity: noActivity}
+	cfg := figures.Config{Catalog: cat, NoUserActivity: noActivity, MaxSkew: figures.DefaultMaxSkew}
 	e, err := figures.New(cfg)
 	if err != nil {
 		t.Fatal(err)

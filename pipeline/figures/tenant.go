@@ -5,6 +5,7 @@ import (
 	"sort"
 
 	"github.com/seatflow/seatflow/pipeline/event"
+	"github.com/seatflow/seatflow/pipeline/row"
 )
 
 // tenant is one customer's state.
@@ -245,7 +246,7 @@ func (e *Engine) applySubscription(t *tenant, ev *event.Event, day event.Day) {
 	copy(s.versions[i+1:], s.versions[i:])
 	s.versions[i] = v
 	if i == len(s.versions)-1 {
-		e.pendingSubs = append(e.pendingSubs, SubscriptionRow{
+		e.pendingSubs = append(e.pendingSubs, row.Subscription{
 			TenantID: t.id, SubscriptionID: s.id, SKU: v.sku, PartnerID: v.partner,
 			Status: v.status, Trial: v.trial, Quantity: v.quantity, OccurredAt: v.at,
 		})

@@ -34,21 +34,21 @@ import (
 // the HTTP handler reads it.
 type stuckReaders struct {
 	mu sync.Mutex
-	at map[tp]*fetch.CorruptBatchError
+	at map[topicPartition]*fetch.CorruptBatchError
 }
 
-func (s *stuckReaders) set(t tp, err *fetch.CorruptBatchError) (first bool) {
+func (s *stuckReaders) set(t topicPartition, err *fetch.CorruptBatchError) (first bool) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.at == nil {
-		s.at = map[tp]*fetch.CorruptBatchError{}
+		s.at = map[topicPartition]*fetch.CorruptBatchError{}
 	}
 	old := s.at[t]
 	s.at[t] = err
 	return old == nil || old.FirstOffset != err.FirstOffset
 }
 
-func (s *stuckReaders) clear(t tp) (was bool) {
+func (s *stuckReaders) clear(t topicPartition) (was bool) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	_, was = s.at[t]
@@ -61,7 +61,7 @@ func (s *stuckReaders) describe() []string {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	var out []string
-	for _, t := range slices.SortedFunc(maps.Keys(s.at), func(a, b tp) int {
+	for _, t := range slices.SortedFunc(maps.Keys(s.at), func(a, b topicPartition) int {
 		return cmp.Or(strings.Compare(a.topic, b.topic), cmp.Compare(a.partition, b.partition))
 	}) {
 		e := s.at[t]
@@ -75,7 +75,7 @@ func (s *stuckReaders) describe() []string {
 // readPast decides what a reader at offset does about a batch it cannot
 // read: the offset to read on from, when an operator skipped a range
 // holding it, or the error to wait on.
-func (r *Runner) readPast(ctx context.Context, t tp, offset int64, cb *fetch.CorruptBatchError) (int64, error) {
+func (r *Runner) readPast(ctx context.Context, t topicPartition, offset int64, cb *fetch.CorruptBatchError) (int64, error) {
 	at := max(offset, cb.FirstOffset) // the batch may follow records compacted away
 	skip, ok, err := r.skips.Covering(ctx, t.topic, int32(t.partition), at)
 	if err != nil {

@@ -13,9 +13,10 @@ import (
 	"github.com/seatflow/seatflow/pipeline/catalog"
 	"github.com/seatflow/seatflow/pipeline/event"
 	"github.com/seatflow/seatflow/pipeline/figures"
-	"github.com/seatflow/seatflow/pipeline/reference"
+	"github.com/seatflow/seatflow/pipeline/row"
 	"github.com/seatflow/seatflow/pipeline/simulate"
 	"github.com/seatflow/seatflow/schemas"
+	"github.com/seatflow/seatflow/testenv/reference"
 )
 
 // TestHandoffsGiveTheSameRows checks the no-wrong-row argument
@@ -142,7 +143,7 @@ type owner struct {
 }
 
 func (h *history) newOwner() *owner {
-	e, err := figures.New(figures.Config{Catalog: h.cat})
+	e, err := figures.New(figures.Config{Catalog: h.cat, MaxSkew: figures.DefaultMaxSkew})
 	if err != nil {
 		h.t.Fatal(err)
 	}
@@ -270,7 +271,7 @@ func (h *history) act(o *owner, flushPct int) bool {
 }
 
 // rowsOfFlush keys a flush's snapshot rows as rowsOf does.
-func rowsOfFlush(rows figures.Rows) map[string]string {
+func rowsOfFlush(rows row.Set) map[string]string {
 	out := map[string]string{}
 	for _, r := range rows.Deployment {
 		out[fmt.Sprint("deployment ", r.TenantID, " ", r.SKU, " ", r.Date)] = fmt.Sprint(r.Sold, r.Trial, r.Assigned, r.Qualified, pct(r.DeploymentPct))

@@ -4,6 +4,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/seatflow/seatflow/pipeline/event"
+	"github.com/seatflow/seatflow/pipeline/row"
 )
 
 // Metrics are the pipeline's Prometheus metrics (prefix seatflow_).
@@ -65,6 +66,10 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 	// work before the first reject.
 	for _, r := range event.Reasons {
 		m.Rejected.WithLabelValues(string(r))
+	}
+	for _, t := range row.Tables() {
+		m.SinkRows.WithLabelValues(t)
+		m.SinkErrors.WithLabelValues(t)
 	}
 	for _, o := range []string{"written", "truncated", "failed"} {
 		m.DeadLetters.WithLabelValues(o)

@@ -144,8 +144,8 @@ func TestStartFromNothingRefused(t *testing.T) {
 		t.Fatal(err)
 	}
 	_, err := e.drain("reset-test", allowReset(false))
-	if !errors.Is(err, runner.ErrResetRefused) || !strings.Contains(err.Error(), "--allow-reset") || !strings.Contains(err.Error(), "committed offset") {
-		t.Fatalf("a drain without checkpoints but with committed offsets: %v; want ErrResetRefused naming the offsets and --allow-reset", err)
+	if !errors.Is(err, runner.ErrResetRefused) || !strings.Contains(err.Error(), "allow the reset") || !strings.Contains(err.Error(), "committed offset") {
+		t.Fatalf("a drain without checkpoints but with committed offsets: %v; want ErrResetRefused naming the offsets and the reset", err)
 	}
 	if _, err := e.drain("reset-test", allowReset(true)); err != nil {
 		t.Fatalf("drain with AllowReset: %v", err)

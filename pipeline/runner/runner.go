@@ -106,9 +106,9 @@ type Runner struct {
 
 	// reading (consume.go)
 	positions positions
-	stuck     stuckReaders         // partitions at a batch that cannot be read (corrupt.go)
-	credits   map[tp]chan struct{} // batches handed over and not yet applied
-	spare     map[tp]chan spare    // applied batches' arrays and arenas, for the reader to fill again
+	stuck     stuckReaders                     // partitions at a batch that cannot be read (corrupt.go)
+	credits   map[topicPartition]chan struct{} // batches handed over and not yet applied
+	spare     map[topicPartition]chan spare    // applied batches' arrays and arenas, for the reader to fill again
 
 	sink *sink // writes flushes (sink.go)
 	// unsent is a flush whose rows left the engines while Run's context
@@ -135,12 +135,13 @@ type consumedKey struct {
 	kind  event.Kind
 }
 
-type tp struct {
+// topicPartition is one partition of an input topic: a side of a unit.
+type topicPartition struct {
 	topic     string
 	partition int
 }
 
-func (t tp) String() string { return t.topic + "/" + strconv.Itoa(t.partition) }
+func (t topicPartition) String() string { return t.topic + "/" + strconv.Itoa(t.partition) }
 
 // New checks the configuration and prepares a runner writing through ch.
 func New(cfg Config, ch driver.Conn) (*Runner, error) {
@@ -171,7 +172,7 @@ func New(cfg Config, ch driver.Conn) (*Runner, error) {
 		cps:       clickhouse.NewCheckpoints(ch, cfg.Database, cfg.Group),
 		skips:     clickhouse.NewSkips(ch, cfg.Database, cfg.Group),
 		units:     map[int]*unit{},
-		positions: positions{next: map[tp]int64{}}, credits: map[tp]chan struct{}{}, spare: map[tp]chan spare{},
+		positions: positions{next: map[topicPartition]int64{}}, credits: map[topicPartition]chan struct{}{}, spare: map[topicPartition]chan spare{},
 		consumed: map[consumedKey]prometheus.Counter{},
 		control:  make(chan func(context.Context) error), loopDone: make(chan struct{}), rejoin: make(chan struct{}, 1),
 		kafka: &kafka.Client{Addr: kafka.TCP(cfg.Brokers...), Timeout: 5 * time.Second, Transport: transport(cfg.TLS, cfg.SASL)},
@@ -447,7 +448,7 @@ func (r *Runner) partitionCounts(ctx context.Context) (license, usage int, err e
 }
 
 // release gives back the credits of t's applied batches.
-func (r *Runner) release(t tp, batches int) {
+func (r *Runner) release(t topicPartition, batches int) {
 	for range batches {
 		<-r.credits[t]
 	}
@@ -465,7 +466,7 @@ type spare struct {
 }
 
 // recycle hands s back to its partition's reader, unless it has enough.
-func (r *Runner) recycle(t tp, s spare) {
+func (r *Runner) recycle(t topicPartition, s spare) {
 	s.msgs = s.msgs[:0]
 	select {
 	case r.spare[t] <- s:
@@ -519,8 +520,8 @@ func (r *Runner) flushUnits(ctx context.Context, units []*unit, checkpoint bool,
 		p := u.p
 		u.seq++
 		w.rows.Append(u.engine.Flush(u.version()))
-		w.dead = append(w.dead, u.dead...)
-		u.dead = nil
+		w.deadLetters = append(w.deadLetters, u.deadLetters...)
+		u.deadLetters = nil
 		if wm := u.engine.Watermark(); wm > 0 {
 			m.UnitWatermark.WithLabelValues(strconv.Itoa(p)).Set(float64(wm) / 1e9)
 		}
@@ -586,7 +587,7 @@ func (r *Runner) updateLag(ctx context.Context) (bool, error) {
 			if p.Error != nil {
 				return false, p.Error
 			}
-			t := tp{topic, p.Partition}
+			t := topicPartition{topic, p.Partition}
 			u := r.units[t.partition]
 			if u == nil {
 				continue

@@ -17,10 +17,11 @@ import (
 
 	"github.com/seatflow/seatflow/pipeline/catalog"
 	"github.com/seatflow/seatflow/pipeline/event"
-	"github.com/seatflow/seatflow/pipeline/reference"
+	"github.com/seatflow/seatflow/pipeline/figures"
 	"github.com/seatflow/seatflow/pipeline/runner"
 	"github.com/seatflow/seatflow/sinks/deadletter"
 	"github.com/seatflow/seatflow/testenv"
+	"github.com/seatflow/seatflow/testenv/reference"
 )
 
 func TestMain(m *testing.M) { testenv.Main(m) }
@@ -100,7 +101,7 @@ func testRunner(t *testing.T, k *testenv.Kafka, conn driver.Conn, db, group stri
 	t.Helper()
 	cfg := runner.Config{
 		Brokers: k.Brokers, LicenseTopic: k.License, UsageTopic: k.Usage, DeadLetterTopic: k.DeadLetter,
-		Group: group, Database: db, FlushInterval: 100 * time.Millisecond, CheckpointInterval: time.Second,
+		Group: group, Database: db, FlushInterval: 100 * time.Millisecond, CheckpointInterval: time.Second, MaxSkew: figures.DefaultMaxSkew,
 		Catalog: cat, Log: slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn})),
 		Metrics: runner.NewMetrics(prometheus.NewRegistry()),
 	}

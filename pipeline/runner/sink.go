@@ -8,7 +8,7 @@ import (
 
 	"github.com/segmentio/kafka-go"
 
-	"github.com/seatflow/seatflow/pipeline/figures"
+	"github.com/seatflow/seatflow/pipeline/row"
 	"github.com/seatflow/seatflow/sinks/clickhouse"
 	"github.com/seatflow/seatflow/sinks/deadletter"
 )
@@ -22,8 +22,8 @@ import (
 // runs, so at most two flushes' rows are held.
 type write struct {
 	token       string // names the write, for ClickHouse's deduplication of a retried insert
-	rows        figures.Rows
-	dead        []deadletter.Entry
+	rows        row.Set
+	deadLetters []deadletter.Entry
 	checkpoints []unitCheckpoint // none: rows only
 	start       time.Time        // when the flush began
 	stateTime   time.Duration    // building the checkpoints' states
@@ -117,21 +117,19 @@ func (r *Runner) write(ctx context.Context, w write) error {
 	}
 	r.ready.Store(true)
 	m := r.cfg.Metrics
-	m.SinkRows.WithLabelValues("deployment_daily").Add(float64(len(w.rows.Deployment)))
-	m.SinkRows.WithLabelValues("usage_daily").Add(float64(len(w.rows.Usage)))
-	m.SinkRows.WithLabelValues("workload_daily").Add(float64(len(w.rows.Workload)))
-	m.SinkRows.WithLabelValues("subscriptions").Add(float64(len(w.rows.Subscriptions)))
-	m.SinkRows.WithLabelValues("user_activity").Add(float64(w.rows.ActivityLen()))
-	rep, err := r.dlq.Write(ctx, w.dead)
+	for _, b := range w.rows.Batches() {
+		m.SinkRows.WithLabelValues(b.Table()).Add(float64(b.Rows()))
+	}
+	rep, err := r.dlq.Write(ctx, w.deadLetters)
 	if err != nil {
 		return err
 	}
 	m.DeadLetters.WithLabelValues("written").Add(float64(rep.Written))
 	m.DeadLetters.WithLabelValues("truncated").Add(float64(rep.Truncated))
 	m.DeadLetters.WithLabelValues("failed").Add(float64(rep.Failed))
-	if len(w.dead) > 0 {
-		r.cfg.Log.Info("wrote dead letters", "topic", r.cfg.DeadLetterTopic, "count", len(w.dead), "truncated", rep.Truncated,
-			"failed", rep.Failed, "first_reason", w.dead[0].Reason, "first_detail", w.dead[0].Detail)
+	if len(w.deadLetters) > 0 {
+		r.cfg.Log.Info("wrote dead letters", "topic", r.cfg.DeadLetterTopic, "count", len(w.deadLetters), "truncated", rep.Truncated,
+			"failed", rep.Failed, "first_reason", w.deadLetters[0].Reason, "first_detail", w.deadLetters[0].Detail)
 	}
 	r.flushes.Add(1)
 	m.FlushDuration.Observe(time.Since(w.start).Seconds())

@@ -23,8 +23,8 @@ const (
 // stallWatch remembers other members' units' committed offsets.
 type stallWatch struct {
 	lastCheck, lastRejoin time.Time
-	committed             map[tp]int64
-	since                 map[tp]time.Time
+	committed             map[topicPartition]int64
+	since                 map[topicPartition]time.Time
 }
 
 // stallLimit is how long a unit's commits may stand still with events
@@ -43,7 +43,7 @@ func (r *Runner) stalled(ctx context.Context) bool {
 	}
 	w.lastCheck = now
 	if w.committed == nil {
-		w.committed, w.since = map[tp]int64{}, map[tp]time.Time{}
+		w.committed, w.since = map[topicPartition]int64{}, map[topicPartition]time.Time{}
 	}
 	topics := map[string][]int{}
 	ends := &kafka.ListOffsetsRequest{Topics: map[string][]kafka.OffsetRequest{}, IsolationLevel: kafka.ReadCommitted}
@@ -67,15 +67,15 @@ func (r *Runner) stalled(ctx context.Context) bool {
 	if err != nil {
 		return false
 	}
-	last := map[tp]int64{}
+	last := map[topicPartition]int64{}
 	for topic, parts := range end.Topics {
 		for _, p := range parts {
-			last[tp{topic, p.Partition}] = p.LastOffset
+			last[topicPartition{topic, p.Partition}] = p.LastOffset
 		}
 	}
 	for topic, parts := range committed.Topics {
 		for _, p := range parts {
-			t := tp{topic, p.Partition}
+			t := topicPartition{topic, p.Partition}
 			if off, seen := w.committed[t]; !seen || off != p.CommittedOffset {
 				w.committed[t], w.since[t] = p.CommittedOffset, now
 				continue

@@ -26,10 +26,10 @@ type unit struct {
 	engine *figures.Engine // sources: 0 the license partition, 1 the usage one
 	// next is the offset after the last message applied, per side;
 	// known false: nothing applied or restored yet (read from the start)
-	next    [2]int64
-	known   [2]bool
-	pending [2]*paused // a side's messages waiting for the watermark or for the other side
-	dead    []deadletter.Entry
+	next        [2]int64
+	known       [2]bool
+	pending     [2]*paused // a side's messages waiting for the watermark or for the other side
+	deadLetters []deadletter.Entry
 
 	// epoch leads the unit's row and checkpoint versions: each claim of
 	// the unit (a restore, by any member) takes a higher one, so a later
@@ -55,7 +55,7 @@ const seqBits = 40
 func (u *unit) version() uint64 { return u.epoch<<seqBits | u.seq }
 
 // side of a partition in its unit: 0 for the license topic, 1 for usage.
-func (r *Runner) side(t tp) int {
+func (r *Runner) side(t topicPartition) int {
 	if t.topic == r.cfg.LicenseTopic {
 		return 0
 	}
@@ -63,8 +63,8 @@ func (r *Runner) side(t tp) int {
 }
 
 // partitions of unit p: its license partition, then its usage one.
-func (r *Runner) partitionsOf(p int) [2]tp {
-	return [2]tp{{r.cfg.LicenseTopic, p}, {r.cfg.UsageTopic, p}}
+func (r *Runner) partitionsOf(p int) [2]topicPartition {
+	return [2]topicPartition{{r.cfg.LicenseTopic, p}, {r.cfg.UsageTopic, p}}
 }
 
 // checkpointsKept is how many checkpoints of each unit stay: an older one
@@ -89,7 +89,7 @@ func (r *Runner) acquire(ctx context.Context, p int, gen int32) (*unit, error) {
 		if why, err := r.startedBefore(ctx, p); err != nil {
 			return nil, err
 		} else if why != "" {
-			return nil, fmt.Errorf("%w: unit %d has no checkpoint, yet %s. Starting it from nothing would rewrite its figures from what retention kept; restore the checkpoints, or start with --allow-reset if that is what you want",
+			return nil, fmt.Errorf("%w: unit %d has no checkpoint, yet %s. Starting it from nothing would rewrite its figures from what retention kept; restore the checkpoints, or allow the reset if that is what you want",
 				ErrResetRefused, p, why)
 		}
 	}
@@ -226,7 +226,7 @@ func (r *Runner) drop(u *unit) {
 // messages. A batch read for a unit this member no longer works (or works
 // anew, restored) is given back unapplied.
 func (r *Runner) process(ctx context.Context, b batch) error {
-	t := b.tp
+	t := b.part
 	u := r.units[t.partition]
 	if u == nil || u != b.unit {
 		r.release(t, 1)
@@ -278,7 +278,7 @@ func (r *Runner) process(ctx context.Context, b batch) error {
 
 // applyRun applies t's msgs in order until one must wait, and says how
 // many went.
-func (r *Runner) applyRun(ctx context.Context, u *unit, t tp, msgs []message, flushIfAhead bool) (n int, err error) {
+func (r *Runner) applyRun(ctx context.Context, u *unit, t topicPartition, msgs []message, flushIfAhead bool) (n int, err error) {
 	// The run's offset and counts are recorded once at its end: per
 	// message, a map write and a counter lookup were a tenth of the
 	// apply loop.
@@ -314,7 +314,7 @@ func (r *Runner) applyRun(ctx context.Context, u *unit, t tp, msgs []message, fl
 // apply applies one decoded message; false means it is too far ahead of
 // the unit's watermark (even after a flush, with flushIfAhead) or of its
 // other side, and its side pauses.
-func (r *Runner) apply(ctx context.Context, u *unit, t tp, m *message, flushIfAhead bool, consumed *[event.Usage + 1]int64) (bool, error) {
+func (r *Runner) apply(ctx context.Context, u *unit, t topicPartition, m *message, flushIfAhead bool, consumed *[event.Usage + 1]int64) (bool, error) {
 	if m.rej != nil {
 		r.reject(u, t, m, m.rej)
 		return true, nil
@@ -381,9 +381,9 @@ func (r *Runner) retryPaused(ctx context.Context, u *unit) error {
 	return nil
 }
 
-func (r *Runner) reject(u *unit, t tp, m *message, rej *event.Rejection) {
+func (r *Runner) reject(u *unit, t topicPartition, m *message, rej *event.Rejection) {
 	r.cfg.Metrics.Rejected.WithLabelValues(string(rej.Reason)).Inc()
 	src := kafka.Message{Topic: t.topic, Partition: t.partition, Offset: m.offset,
 		Key: bytes.Clone(m.key), Value: bytes.Clone(m.value)} // not the whole fetch they alias
-	u.dead = append(u.dead, deadletter.Entry{Source: src, Reason: string(rej.Reason), Detail: rej.Detail})
+	u.deadLetters = append(u.deadLetters, deadletter.Entry{Source: src, Reason: string(rej.Reason), Detail: rej.Detail})
 }

@@ -6,7 +6,7 @@ import (
 	"strconv"
 	"testing"
 
-	"github.com/seatflow/seatflow/pipeline/figures"
+	"github.com/seatflow/seatflow/pipeline/row"
 	"github.com/seatflow/seatflow/sinks/clickhouse"
 )
 
@@ -19,18 +19,18 @@ func BenchmarkWriteActivity(b *testing.B) {
 	ctx := context.Background()
 	w := clickhouse.NewWriter(conn, env.Database)
 	workloads := []string{"exchange", "onedrive", "sharepoint", "teams"}
-	rows := make([]figures.ActivityDays, 250_000)
+	rows := make([]row.Activity, 250_000)
 	for i := range rows {
 		user := i / 4
-		rows[i] = figures.ActivityDays{
+		rows[i] = row.Activity{
 			TenantID: fmt.Sprintf("tenant-%04d", user/120), UserID: "tenant-" + strconv.Itoa(user/120) + "-user-" + strconv.Itoa(user%120),
 			Workload: workloads[i%len(workloads)], First: oct1, Days: 0b11, Version: 1,
 		}
 	}
-	unfolded := (&figures.Rows{Activity: rows}).ActivityLen()
+	unfolded := (&row.Set{Activity: rows}).ActivityLen()
 	b.ResetTimer()
 	for i := 0; i < b.N; i++ {
-		if err := w.Write(ctx, figures.Rows{Activity: rows}, "bench-"+strconv.Itoa(i)); err != nil {
+		if err := w.Write(ctx, row.Set{Activity: rows}, "bench-"+strconv.Itoa(i)); err != nil {
 			b.Fatal(err)
 		}
 	}

@@ -1,7 +1,6 @@
 package clickhouse
 
 import (
-	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -17,8 +16,7 @@ import (
 	ch "github.com/ClickHouse/clickhouse-go/v2"
 	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
 
-	"github.com/seatflow/seatflow/pipeline/event"
-	"github.com/seatflow/seatflow/pipeline/figures"
+	"github.com/seatflow/seatflow/pipeline/row"
 )
 
 // Writer inserts snapshot rows: few, large inserts, one per table per
@@ -47,93 +45,7 @@ func NewWriter(conn driver.Conn, db string) *Writer {
 // writing the same rows again with the same token, after a crash or an
 // unanswered insert, adds nothing. It retries transient failures until ctx
 // ends.
-func (w *Writer) Write(ctx context.Context, rows figures.Rows, token string) error {
-	// Columns are appended whole: clickhouse-go's row-wise Append converts
-	// every value through an interface, which cost more than the insert.
-	type table struct {
-		name    string
-		n       int
-		columns func(from, to int) []namedColumn
-		// unique: a flush writes each key once, so the replacing merge an
-		// insert applies to its own block (optimize_on_insert) finds
-		// nothing; skipping it made a 4.2M-row insert about a third
-		// faster. Other tables may hold a key twice in a flush (a
-		// subscription changed twice), which that merge folds.
-		unique bool
-		// into is the table the insert goes to when it is not name: a
-		// Null table whose materialized view writes name.
-		into string
-	}
-	tables := []table{
-		{name: "deployment_daily", n: len(rows.Deployment), columns: func(from, to int) []namedColumn {
-			r := rows.Deployment[from:to]
-			return []namedColumn{
-				{"tenant_id", column(r, func(r *figures.DeploymentRow) string { return r.TenantID })},
-				{"sku", column(r, func(r *figures.DeploymentRow) string { return r.SKU })},
-				{"date", column(r, func(r *figures.DeploymentRow) time.Time { return date(r.Date) })},
-				{"product", column(r, func(r *figures.DeploymentRow) string { return r.Product })},
-				{"sold", column(r, func(r *figures.DeploymentRow) uint64 { return uint64(r.Sold) })},
-				{"trial", column(r, func(r *figures.DeploymentRow) uint64 { return uint64(r.Trial) })},
-				{"assigned", column(r, func(r *figures.DeploymentRow) uint64 { return uint64(r.Assigned) })},
-				{"qualified", column(r, func(r *figures.DeploymentRow) uint64 { return uint64(r.Qualified) })},
-				{"deployment_pct", column(r, func(r *figures.DeploymentRow) *float64 { return r.DeploymentPct })},
-				{"final", column(r, func(r *figures.DeploymentRow) uint8 { return flag(r.Final) })},
-				{"version", column(r, func(r *figures.DeploymentRow) uint64 { return r.Version })},
-			}
-		}},
-		{name: "usage_daily", n: len(rows.Usage), columns: func(from, to int) []namedColumn {
-			r := rows.Usage[from:to]
-			return []namedColumn{
-				{"tenant_id", column(r, func(r *figures.UsageRow) string { return r.TenantID })},
-				{"sku", column(r, func(r *figures.UsageRow) string { return r.SKU })},
-				{"workload", column(r, func(r *figures.UsageRow) string { return r.Workload })},
-				{"date", column(r, func(r *figures.UsageRow) time.Time { return date(r.Date) })},
-				{"active_users", column(r, func(r *figures.UsageRow) uint64 { return uint64(r.ActiveUsers) })},
-				{"qualified", column(r, func(r *figures.UsageRow) uint64 { return uint64(r.Qualified) })},
-				{"usage_pct", column(r, func(r *figures.UsageRow) *float64 { return r.UsagePct })},
-				{"final", column(r, func(r *figures.UsageRow) uint8 { return flag(r.Final) })},
-				{"version", column(r, func(r *figures.UsageRow) uint64 { return r.Version })},
-			}
-		}},
-		{name: "workload_daily", n: len(rows.Workload), columns: func(from, to int) []namedColumn {
-			r := rows.Workload[from:to]
-			return []namedColumn{
-				{"tenant_id", column(r, func(r *figures.WorkloadRow) string { return r.TenantID })},
-				{"workload", column(r, func(r *figures.WorkloadRow) string { return r.Workload })},
-				{"date", column(r, func(r *figures.WorkloadRow) time.Time { return date(r.Date) })},
-				{"active_users", column(r, func(r *figures.WorkloadRow) uint64 { return uint64(r.ActiveUsers) })},
-				{"final", column(r, func(r *figures.WorkloadRow) uint8 { return flag(r.Final) })},
-				{"version", column(r, func(r *figures.WorkloadRow) uint64 { return r.Version })},
-			}
-		}},
-		{name: "subscriptions", n: len(rows.Subscriptions), columns: func(from, to int) []namedColumn {
-			r := rows.Subscriptions[from:to]
-			return []namedColumn{
-				{"tenant_id", column(r, func(r *figures.SubscriptionRow) string { return r.TenantID })},
-				{"subscription_id", column(r, func(r *figures.SubscriptionRow) string { return r.SubscriptionID })},
-				{"sku", column(r, func(r *figures.SubscriptionRow) string { return r.SKU })},
-				{"partner_id", column(r, func(r *figures.SubscriptionRow) string { return r.PartnerID })},
-				{"status", column(r, func(r *figures.SubscriptionRow) string { return r.Status.String() })},
-				{"trial", column(r, func(r *figures.SubscriptionRow) uint8 { return flag(r.Trial) })},
-				{"quantity", column(r, func(r *figures.SubscriptionRow) uint64 { return uint64(r.Quantity) })},
-				{"occurred_at", column(r, func(r *figures.SubscriptionRow) time.Time { return time.Unix(0, r.OccurredAt).UTC() })},
-				{"version", column(r, func(r *figures.SubscriptionRow) uint64 { return r.Version })},
-			}
-		}},
-		// folded rows go into a Null table whose view unfolds them into
-		// user_activity (schemas/migrations/0004)
-		{name: "user_activity", into: "user_activity_input", n: len(rows.Activity), unique: true, columns: func(from, to int) []namedColumn {
-			r := rows.Activity[from:to]
-			return []namedColumn{
-				{"tenant_id", column(r, func(r *figures.ActivityDays) string { return r.TenantID })},
-				{"user_id", column(r, func(r *figures.ActivityDays) string { return r.UserID })},
-				{"workload", column(r, func(r *figures.ActivityDays) string { return r.Workload })},
-				{"first_date", column(r, func(r *figures.ActivityDays) time.Time { return date(r.First) })},
-				{"days", column(r, func(r *figures.ActivityDays) uint64 { return r.Days })},
-				{"version", column(r, func(r *figures.ActivityDays) uint64 { return r.Version })},
-			}
-		}},
-	}
+func (w *Writer) Write(ctx context.Context, rows row.Set, token string) error {
 	// Tables go in at once, each on its own connection: a small flush
 	// (the rows of the last minutes) then waits for its slowest insert
 	// rather than for the sum of them. A table's chunks go in order.
@@ -141,17 +53,17 @@ func (w *Writer) Write(ctx context.Context, rows figures.Rows, token string) err
 	defer cancel(nil)
 	var wg sync.WaitGroup
 	var failed atomic.Bool
-	for _, t := range tables {
-		if t.n == 0 {
+	for _, b := range rows.Batches() {
+		if b.Len() == 0 {
 			continue
 		}
 		wg.Go(func() {
-			for start := 0; start < t.n; start += w.chunk {
-				end := min(start+w.chunk, t.n)
-				tok := fmt.Sprintf("%s/%s/%d", token, t.name, start)
-				if err := w.insert(ctx, t.name, cmp.Or(t.into, t.name), t.unique, tok, t.columns(start, end)); err != nil {
+			for start := 0; start < b.Len(); start += w.chunk {
+				end := min(start+w.chunk, b.Len())
+				tok := fmt.Sprintf("%s/%s/%d", token, b.Table(), start)
+				if err := w.insert(ctx, b.Table(), b.Into(), uniqueKeys(b.Table()), tok, b.Columns(start, end)); err != nil {
 					failed.Store(true)
-					cancel(fmt.Errorf("flush %s: %w", t.name, err)) // the others stop retrying
+					cancel(fmt.Errorf("flush %s: %w", b.Table(), err)) // the others stop retrying
 					return
 				}
 			}
@@ -164,10 +76,17 @@ func (w *Writer) Write(ctx context.Context, rows figures.Rows, token string) err
 	return nil
 }
 
+// uniqueKeys: a flush writes each key of the table once, so the replacing
+// merge an insert applies to its own block (optimize_on_insert) finds
+// nothing, and skipping it spares the largest insert of a flush a merge
+// pass. Other tables may hold a key twice in a flush (a subscription
+// changed twice), which that merge folds.
+func uniqueKeys(table string) bool { return table == row.UserActivity.Name }
+
 // insert inserts one chunk of columns, for table, into target (table or
 // the Null table in front of it), retrying transient failures until ctx
 // ends.
-func (w *Writer) insert(ctx context.Context, table, target string, unique bool, token string, data []namedColumn) error {
+func (w *Writer) insert(ctx context.Context, table, target string, unique bool, token string, data []row.NamedValues) error {
 	return w.Retry(ctx, table, func() error {
 		settings := ch.Settings{"insert_deduplication_token": token}
 		if unique {
@@ -188,21 +107,23 @@ func (w *Writer) insert(ctx context.Context, table, target string, unique bool, 
 		cols := make([]ch.ColumnNameAndType, len(data))
 		names := make([]string, len(data))
 		for i, c := range data {
-			j := slices.IndexFunc(described, func(d ch.ColumnNameAndType) bool { return d.Name == c.name })
+			j := slices.IndexFunc(described, func(d ch.ColumnNameAndType) bool { return d.Name == c.Name })
 			if j < 0 {
-				return fmt.Errorf("table %s has no column %s: the migrations and the writer disagree", target, c.name)
+				return fmt.Errorf("table %s has no column %s: the migrations and the row contract (pipeline/row) disagree", target, c.Name)
 			}
-			cols[i], names[i] = described[j], "`"+c.name+"`"
+			cols[i], names[i] = described[j], "`"+c.Name+"`"
 		}
 		bctx := ch.Context(ctx, ch.WithSettings(settings), ch.WithColumnNamesAndTypes(cols))
 		b, err := w.conn.PrepareBatch(bctx, "INSERT INTO "+w.db+"."+target+" ("+strings.Join(names, ", ")+")")
 		if err != nil {
 			return err
 		}
+		// whole columns: clickhouse-go's row-wise Append converts every
+		// value through an interface, which cost more than the insert
 		for i, c := range data {
-			if err := b.Column(i).Append(c.values); err != nil {
+			if err := b.Column(i).Append(c.Values); err != nil {
 				b.Abort()
-				return fmt.Errorf("column %s: %w", c.name, err)
+				return fmt.Errorf("column %s: %w", c.Name, err)
 			}
 		}
 		return b.Send()
@@ -244,31 +165,6 @@ func (w *Writer) describe(ctx context.Context, table string) ([]ch.ColumnNameAnd
 	}
 	w.described[table] = cols
 	return cols, nil
-}
-
-// namedColumn is one column of an insert: the table's column name and
-// its values.
-type namedColumn struct {
-	name   string
-	values any
-}
-
-// column extracts one column from rows.
-func column[R, T any](rows []R, f func(*R) T) []T {
-	out := make([]T, len(rows))
-	for i := range rows {
-		out[i] = f(&rows[i])
-	}
-	return out
-}
-
-func date(d event.Day) time.Time { return time.Unix(int64(d)*86400, 0).UTC() }
-
-func flag(b bool) uint8 {
-	if b {
-		return 1
-	}
-	return 0
 }
 
 // Retry runs op, an operation on table, until it succeeds, fails for good

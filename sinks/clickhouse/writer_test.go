@@ -12,27 +12,27 @@ import (
 	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
 
 	"github.com/seatflow/seatflow/pipeline/event"
-	"github.com/seatflow/seatflow/pipeline/figures"
+	"github.com/seatflow/seatflow/pipeline/row"
 	"github.com/seatflow/seatflow/sinks/clickhouse"
 	"github.com/seatflow/seatflow/testenv"
 )
 
 var oct1 = event.DayOf(time.Date(2026, 10, 1, 0, 0, 0, 0, time.UTC).UnixNano())
 
-func sampleRows(version uint64) figures.Rows {
+func sampleRows(version uint64) row.Set {
 	pct := func(p float64) *float64 { return &p }
-	return figures.Rows{
-		Deployment: []figures.DeploymentRow{
+	return row.Set{
+		Deployment: []row.Deployment{
 			{TenantID: "t-1", SKU: "O365_E3", Product: "Office 365", Date: oct1, Sold: 10, Assigned: 8, Qualified: 8, DeploymentPct: pct(80), Final: true, Version: version},
 			{TenantID: "t-1", SKU: "D365_SALES", Product: "Dynamics 365", Date: oct1, Trial: 5, Version: version},
 		},
-		Usage: []figures.UsageRow{
+		Usage: []row.Usage{
 			{TenantID: "t-1", SKU: "O365_E3", Workload: "all", Date: oct1, ActiveUsers: 9, Qualified: 8, UsagePct: pct(112.5), Final: true, Version: version},
 			{TenantID: "t-1", SKU: "D365_SALES", Workload: "all", Date: oct1, Version: version},
 		},
-		Workload:      []figures.WorkloadRow{{TenantID: "t-1", Workload: "yammer", Date: oct1, ActiveUsers: 40, Final: true, Version: version}},
-		Subscriptions: []figures.SubscriptionRow{{TenantID: "t-1", SubscriptionID: "s-1", SKU: "O365_E3", PartnerID: "p-7", Status: event.Active, Quantity: 10, OccurredAt: 1790000000123456789, Version: version}},
-		Activity:      []figures.ActivityDays{{TenantID: "t-1", UserID: "u-1", Workload: "teams", First: oct1, Days: 1}},
+		Workload:      []row.Workload{{TenantID: "t-1", Workload: "yammer", Date: oct1, ActiveUsers: 40, Final: true, Version: version}},
+		Subscriptions: []row.Subscription{{TenantID: "t-1", SubscriptionID: "s-1", SKU: "O365_E3", PartnerID: "p-7", Status: event.Active, Quantity: 10, OccurredAt: 1790000000123456789, Version: version}},
+		Activity:      []row.Activity{{TenantID: "t-1", UserID: "u-1", Workload: "teams", First: oct1, Days: 1}},
 	}
 }
 
@@ -108,7 +108,7 @@ func TestWriteRoundTripAndRetriedWriteAddsNothing(t *testing.T) {
 func TestUserActivityUnfolds(t *testing.T) {
 	env, conn := migrated(t)
 	ctx := context.Background()
-	rows := []figures.ActivityDays{
+	rows := []row.Activity{
 		{TenantID: "t-1", UserID: "u-1", Workload: "exchange", First: oct1, Days: 1 | 1<<1 | 1<<30 | 1<<63, Version: 5},
 		{TenantID: "t-1", UserID: "u-1", Workload: "exchange", First: oct1 + 64, Days: 1<<0 | 1<<5, Version: 5},
 		{TenantID: "t-1", UserID: "u-1", Workload: "teams", First: oct1 - 2, Days: 1, Version: 5},
@@ -118,7 +118,7 @@ func TestUserActivityUnfolds(t *testing.T) {
 	}
 	w := clickhouse.NewWriter(conn, env.Database)
 	for range 2 { // the second is a retry
-		if err := w.Write(ctx, figures.Rows{Activity: rows}, "flush-5"); err != nil {
+		if err := w.Write(ctx, row.Set{Activity: rows}, "flush-5"); err != nil {
 			t.Fatal(err)
 		}
 	}
