@@ -38,52 +38,75 @@ func freeAddr() string {
 	return ln.Addr().String()
 }
 
-// endToEnd publishes about n simulated events to the dev broker (its own
-// process, with the local ClickHouse) and times `seatflow run --drain` of
-// them, then the same with --no-user-activity. A non-empty profile names
-// where the first run writes its CPU profile.
-func endToEnd(ctx context.Context, n int, profile string) ([]Result, error) {
+// stack is the dev services (the embedded broker and the local
+// ClickHouse, in their own process) holding published simulated events.
+type stack struct {
+	bin               string // the seatflow binary
+	kafkaAddr, chAddr string
+	tenants           int
+	published         int
+	stop              func()
+}
+
+// devStack builds seatflow, starts the dev services and publishes about n
+// simulated events to them.
+func devStack(ctx context.Context, n int) (*stack, error) {
 	dir, err := os.MkdirTemp("", "seatflow-bench-e2e-")
 	if err != nil {
 		return nil, err
 	}
-	defer os.RemoveAll(dir)
+	st := &stack{bin: filepath.Join(dir, "seatflow"), kafkaAddr: freeAddr(), chAddr: freeAddr(), stop: func() { os.RemoveAll(dir) }}
 	if err := launch.Build(ctx, dir, "seatflow", launch.BinaryName); err != nil {
+		st.stop()
 		return nil, err
 	}
-	bin := filepath.Join(dir, "seatflow")
-	kafkaAddr, chAddr := freeAddr(), freeAddr()
-	svc := exec.Command(bin, "dev", "--services-only", "--data-dir", filepath.Join(dir, "data"),
-		"--kafka.listen-address", kafkaAddr, "--clickhouse.listen-address", chAddr)
+	svc := exec.Command(st.bin, "dev", "--services-only", "--data-dir", filepath.Join(dir, "data"),
+		"--kafka.listen-address", st.kafkaAddr, "--clickhouse.listen-address", st.chAddr)
 	svc.Stderr = os.Stderr
 	out, _ := svc.StdoutPipe()
 	if err := svc.Start(); err != nil {
+		st.stop()
 		return nil, err
 	}
-	defer func() { svc.Process.Signal(os.Interrupt); svc.Wait() }()
+	st.stop = func() { svc.Process.Signal(os.Interrupt); svc.Wait(); os.RemoveAll(dir) }
 	buf := make([]byte, 4096)
 	var seen strings.Builder
 	for !strings.Contains(seen.String(), "Press Ctrl-C") {
 		k, err := out.Read(buf)
 		if err != nil {
+			st.stop()
 			return nil, fmt.Errorf("dev services did not start: %s", seen.String())
 		}
 		seen.Write(buf[:k])
 	}
 	// ~4,400 events per simulated tenant of 120 users over 35 days
-	tenants := max(1, n/4400)
-	sim := exec.Command(bin, "simulate", "--tenants", fmt.Sprint(tenants), "--users", "120", "--days", "35",
-		"--start", "2026-09-01", "--seed", "42", "--kafka.brokers", kafkaAddr)
+	st.tenants = max(1, n/4400)
+	sim := exec.Command(st.bin, "simulate", "--tenants", fmt.Sprint(st.tenants), "--users", "120", "--days", "35",
+		"--start", "2026-09-01", "--seed", "42", "--kafka.brokers", st.kafkaAddr)
 	simOut, err := sim.CombinedOutput()
 	if err != nil {
+		st.stop()
 		return nil, fmt.Errorf("simulate: %v\n%s", err, simOut)
 	}
-	var published int
 	for _, line := range strings.Split(string(simOut), "\n") {
 		if i := strings.Index(line, "published "); i >= 0 {
-			fmt.Sscanf(line[i:], "published %d", &published)
+			fmt.Sscanf(line[i:], "published %d", &st.published)
 		}
 	}
+	return st, nil
+}
+
+// endToEnd publishes about n simulated events to the dev services and
+// times `seatflow run --drain` of them, then the same with
+// --no-user-activity. A non-empty profile names where the first run
+// writes its CPU profile.
+func endToEnd(ctx context.Context, n int, profile string) ([]Result, error) {
+	st, err := devStack(ctx, n)
+	if err != nil {
+		return nil, err
+	}
+	defer st.stop()
+	bin, kafkaAddr, chAddr, published, tenants := st.bin, st.kafkaAddr, st.chAddr, st.published, st.tenants
 	// the same events twice: as configured by default, then without the
 	// per-user user_activity rows (each run has its own group and database)
 	full, err := drain(ctx, bin, kafkaAddr, chAddr, "full", profile, n)

@@ -49,7 +49,8 @@ func main() {
 	sqlTenants := flag.String("sql-tenants", "200,1000", "tenant counts (120 users each) for the SQL-way comparison")
 	out := flag.String("out", "bench/results.json", "where to write the figures")
 	svg := flag.String("chart", "bench/chart.svg", "where to draw throughput and memory against size")
-	only := flag.String("only", "core,memory,restart,e2e,sql", "which parts to run")
+	replicaEvents := flag.String("replica-events", "3000000", "event counts for the figures of 1, 2 and 3 replicas and of a handoff")
+	only := flag.String("only", "core,memory,restart,e2e,replicas,sql", "which parts to run")
 	replot := flag.String("replot", "", "only print the table and draw the chart from this results file")
 	readme := flag.String("readme", "README.md", "whose table between <!-- bench --> markers to replace with this run's")
 	cpuprofile := flag.String("cpuprofile", "", "write a CPU profile of the whole run to this file")
@@ -130,6 +131,8 @@ func main() {
 		func(n int) ([]Result, error) { return restart(ctx, cat, n) })
 	each("e2e", "end to end: dev broker -> seatflow run --drain -> local ClickHouse", *events,
 		func(n int) ([]Result, error) { return endToEnd(ctx, n, *runProfile) })
+	each("replicas", "replicas: 1, 2 and 3 `seatflow run` in one group, and a handoff after kill -9", *replicaEvents,
+		func(n int) ([]Result, error) { return replicaScaling(ctx, n) })
 	each("sql", "the SQL way, same data and engine", *sqlTenants,
 		func(n int) ([]Result, error) { return sqlWay(ctx, cat, n, *sqlDays) })
 	printTable(rep)
