@@ -13,6 +13,7 @@ import (
 
 	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
 
+	"github.com/seatflow/seatflow/insights/access"
 	"github.com/seatflow/seatflow/localch/launch"
 	"github.com/seatflow/seatflow/localkafka"
 	"github.com/seatflow/seatflow/pipeline/event"
@@ -30,7 +31,8 @@ func devCommand(app *kingpin.Application) (string, func(context.Context) error) 
 	chAddr := cmd.Flag("clickhouse.listen-address", "Address of the local ClickHouse's HTTP interface.").Default("127.0.0.1:8123").String()
 	dataDir := cmd.Flag("data-dir", "Where the broker's logs and ClickHouse's databases live; they survive restarts.").Default(".seatflow/dev").String()
 	metricsAddr := cmd.Flag("metrics.listen-address", "Address of the pipeline's /metrics, /healthz and /readyz.").Default("127.0.0.1:9464").String()
-	servicesOnly := cmd.Flag("services-only", "Run only the broker and ClickHouse, no pipeline or simulation.").Bool()
+	servicesOnly := cmd.Flag("services-only", "Run only the broker and ClickHouse, no pipeline, portal or simulation.").Bool()
+	webAddr := cmd.Flag("web.listen-address", "Address of the partner portal (seatflow serve).").Default("127.0.0.1:8080").String()
 	sim := addSimulateFlags(cmd)
 	return cmd.FullCommand(), func(ctx context.Context) error {
 		if *partitions < 1 {
@@ -94,7 +96,7 @@ func devCommand(app *kingpin.Application) (string, func(context.Context) error) 
 		}
 		log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
 		started := make(chan *runner.Runner, 1)
-		done := make(chan error, 1)
+		done := make(chan error, 2) // the pipeline's end, and the portal's failure
 		go func() {
 			_, err := rf.start(ctx, log, func(r *runner.Runner) { started <- r })
 			done <- err
@@ -141,13 +143,42 @@ func devCommand(app *kingpin.Application) (string, func(context.Context) error) 
 		if err := printPortfolio(ctx, conn, db); err != nil {
 			return err
 		}
+		// the portal, with demo tokens made afresh at each start
+		tokens := filepath.Join(dir, "tokens")
+		os.Remove(tokens)
+		partnerToken, _, err := access.Create(tokens, "partner-1", access.GlobalAdmin)
+		if err != nil {
+			return err
+		}
+		analystToken, _, err := access.Create(tokens, "", access.Analyst)
+		if err != nil {
+			return err
+		}
+		sf := &serveFlags{addr: *webAddr, tokens: tokens, ch: rf.ch}
+		listening := make(chan string, 1)
+		go func() {
+			if err := sf.serve(ctx, log, func(addr string) { listening <- addr }); err != nil {
+				done <- fmt.Errorf("seatflow serve: %w", err)
+			}
+		}()
+		var webURL string
+		select {
+		case addr := <-listening:
+			webURL = "http://" + addr + "/"
+		case err := <-done:
+			return err
+		}
 		fmt.Printf(`
 ClickHouse: %[1]s  (database %[2]s). Try:
   curl '%[1]s/?query=SELECT+*+FROM+%[2]s.portfolio_daily+FINAL+ORDER+BY+date+DESC+LIMIT+10+FORMAT+PrettyCompact'
   curl '%[1]s/?query=SELECT+workload,active_users+FROM+%[2]s.workload_daily+FINAL+WHERE+tenant_id=%%27tenant-0000%%27+ORDER+BY+date+DESC,workload+LIMIT+8+FORMAT+PrettyCompact'
 Metrics:    http://%[3]s/metrics   (health: /healthz, /readyz)
+Partner portal: %[4]s
+  log in as partner-1 (global_admin) with   %[5]s
+  or as an analyst (every partner) with     %[6]s
+  curl -H 'Authorization: Bearer %[5]s' %[4]sapi/v1/customers
 The pipeline keeps running; publish more with 'seatflow simulate' or 'seatflow produce FILE'. Press Ctrl-C to stop.
-`, ch.URL(), db, *metricsAddr)
+`, ch.URL(), db, *metricsAddr, webURL, partnerToken, analystToken)
 		select {
 		case <-ctx.Done():
 			fmt.Println("stopping...")

@@ -24,8 +24,11 @@ func newApp() (*kingpin.Application, map[string]func(context.Context) error) {
 	app.HelpFlag.Short('h')
 	app.DefaultEnvars() // SEATFLOW_<FLAG>, e.g. --kafka.brokers = SEATFLOW_KAFKA_BROKERS
 	runs := map[string]func(context.Context) error{}
-	for _, c := range []command{runCommand, devCommand, simulateCommand, validateCommand, produceCommand, migrateCommand, skipBatchCommand} {
+	for _, c := range []command{runCommand, devCommand, simulateCommand, validateCommand, produceCommand, migrateCommand, skipBatchCommand, serveCommand} {
 		name, run := c(app)
+		runs[name] = run
+	}
+	for name, run := range tokenCommands(app) {
 		runs[name] = run
 	}
 	return app, runs

@@ -1,0 +1,89 @@
+// Package store reads partners' insights from the snapshot tables. Every
+// query is bound to the caller's scope with query parameters: a partner
+// sees its customers (tenants with a subscription through it) and nothing
+// of any other tenant, and an analyst sees every customer.
+package store
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
+)
+
+// Store queries the tables of one database.
+type Store struct {
+	conn driver.Conn
+	db   string
+}
+
+// New reads the tables of database db over conn.
+func New(conn driver.Conn, db string) *Store { return &Store{conn: conn, db: db} }
+
+// Scope is whose customers a query may see.
+type Scope struct {
+	Partner string
+	All     bool // every partner's (an analyst); Partner then narrows it when set
+}
+
+// portfolio is the clause that keeps a query to the scope's tenants, and
+// its two parameters.
+func (s *Store) portfolio(sc Scope) (string, []any) {
+	all := uint8(0)
+	if sc.All && sc.Partner == "" {
+		all = 1
+	}
+	return "tenant_id IN (SELECT tenant_id FROM " + s.db + ".subscriptions FINAL WHERE ? = 1 OR partner_id = ?)", []any{all, sc.Partner}
+}
+
+// Day is a calendar day, UTC, as the tables hold it.
+type Day = time.Time
+
+const dayLayout = "2006-01-02"
+
+// query runs q with the scope's clause in place of %s, its parameters
+// first, then args.
+func (s *Store) query(ctx context.Context, sc Scope, q string, args ...any) (driver.Rows, error) {
+	clause, params := s.portfolio(sc)
+	rows, err := s.conn.Query(ctx, fmt.Sprintf(q, clause), append(params, args...)...)
+	if err != nil {
+		return nil, fmt.Errorf("insights query: %w", err)
+	}
+	return rows, nil
+}
+
+// latestDay is the newest day of deployment_daily in the scope.
+func (s *Store) latestDay(ctx context.Context, sc Scope) (Day, bool, error) {
+	rows, err := s.query(ctx, sc, "SELECT max(date), count() FROM "+s.db+".deployment_daily WHERE %s")
+	if err != nil {
+		return Day{}, false, err
+	}
+	defer rows.Close()
+	var d time.Time
+	var n uint64
+	if rows.Next() {
+		if err := rows.Scan(&d, &n); err != nil {
+			return Day{}, false, fmt.Errorf("insights query: %w", err)
+		}
+	}
+	return d, n > 0, rows.Err()
+}
+
+func pct(num, den int64) *float64 {
+	if den == 0 {
+		return nil
+	}
+	p := 100 * float64(num) / float64(den)
+	return &p
+}
+
+// LatestDay is the newest day with figures in the scope; today (UTC)
+// when there are none.
+func (s *Store) LatestDay(ctx context.Context, sc Scope) (Day, error) {
+	d, ok, err := s.latestDay(ctx, sc)
+	if err != nil || !ok {
+		return time.Now().UTC().Truncate(24 * time.Hour), err
+	}
+	return d, nil
+}
