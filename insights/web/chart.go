@@ -31,10 +31,9 @@ type chart struct {
 }
 
 const (
-	chartW, chartH           = 640, 220
-	padL, padR, padT, padB   = 48, 12, 10, 26
-	plotW, plotH             = chartW - padL - padR, chartH - padT - padB
-	percentTicks, countTicks = 4, 4
+	chartW, chartH         = 420, 180
+	padL, padR, padT, padB = 44, 10, 10, 24
+	plotW, plotH           = chartW - padL - padR, chartH - padT - padB
 )
 
 // newChart draws series as percentages (percent) or counts over the union
@@ -67,11 +66,17 @@ func newChart(title string, series []store.Series, percent bool) chart {
 			}
 		}
 	}
-	if percent {
-		top = math.Max(100, math.Ceil(top/25)*25)
-	} else {
-		top = niceCeil(top)
+	// ticks at a round step: 25 % up to 100 %, else 1, 2 or 5 times a
+	// power of ten, about four of them
+	step := niceCeil(top / 4)
+	if percent && top <= 100 {
+		step = 25
 	}
+	top = max(step*math.Ceil(top/step), step)
+	if percent {
+		top = max(top, 100)
+	}
+	ticks := int(math.Round(top / step))
 	x := func(day string) float64 {
 		i, _ := slices.BinarySearch(days, day)
 		if len(days) < 2 {
@@ -83,12 +88,8 @@ func newChart(title string, series []store.Series, percent bool) chart {
 
 	var b strings.Builder
 	fmt.Fprintf(&b, `<svg viewBox="0 0 %d %d" role="img" aria-label="%s" class="chart" data-lines="%d">`, chartW, chartH, template.HTMLEscapeString(title), len(series))
-	ticks := countTicks
-	if percent {
-		ticks = percentTicks
-	}
 	for i := 0; i <= ticks; i++ {
-		v := top * float64(i) / float64(ticks)
+		v := step * float64(i)
 		label := formatCount(int64(v))
 		if percent {
 			label = fmt.Sprintf("%.0f%%", v)

@@ -27,7 +27,7 @@ var templates = template.Must(template.New("").Funcs(template.FuncMap{
 	"list":   func(s ...string) []string { return s },
 	// sortQuery keeps the page's parameters and sorts by col, turning
 	// the direction when col is already the order
-	"sortQuery": func(v portfolioView, col string) string {
+	"sortQuery": func(v portfolioView, col string) template.URL {
 		q := url.Values{}
 		for k, vs := range v.Query {
 			q[k] = vs
@@ -38,7 +38,7 @@ var templates = template.Must(template.New("").Funcs(template.FuncMap{
 		}
 		q.Set("sort", col)
 		q.Set("dir", dir)
-		return q.Encode()
+		return template.URL(q.Encode()) // encoded here: the template would escape '&' and '=' again
 	},
 }).ParseFS(templateFiles, "templates/*.html"))
 
@@ -87,8 +87,8 @@ type portfolioView struct {
 	MaxUsage    string
 	Sort, Dir   string
 	Charts      []chart
-	Query       url.Values // the page's parameters, for links that keep them
-	ExportQuery string     // from, to and partner, for the export links
+	Query       url.Values   // the page's parameters, for links that keep them
+	ExportQuery template.URL // from, to and partner, for the export links, encoded
 }
 
 // sortable columns of the customers table and how they order
@@ -201,7 +201,7 @@ func (s *Server) fillPortfolio(r *http.Request, sc store.Scope, v *portfolioView
 	if sc.All && sc.Partner != "" {
 		eq.Set("partner", sc.Partner)
 	}
-	v.ExportQuery = eq.Encode()
+	v.ExportQuery = template.URL(eq.Encode())
 	return nil
 }
 

@@ -13,11 +13,11 @@ import (
 	"net/http/httptest"
 	"net/url"
 	"path/filepath"
+	"regexp"
 	"slices"
 	"strings"
 	"sync"
 	"testing"
-	"time"
 
 	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
 
@@ -25,7 +25,6 @@ import (
 	"github.com/seatflow/seatflow/insights/store"
 	"github.com/seatflow/seatflow/insights/web"
 	"github.com/seatflow/seatflow/pipeline/catalog"
-	"github.com/seatflow/seatflow/pipeline/event"
 	"github.com/seatflow/seatflow/pipeline/figures"
 	"github.com/seatflow/seatflow/pipeline/row"
 	"github.com/seatflow/seatflow/schemas"
@@ -36,7 +35,7 @@ import (
 func TestMain(m *testing.M) { testenv.Main(m) }
 
 // portal is a real server over the local ClickHouse, holding the rows
-// the figure core makes of portalEvents, and a token per role.
+// the figure core makes of testenv.PortfolioEvents, and a token per role.
 type portal struct {
 	srv    *httptest.Server
 	conn   driver.Conn
@@ -63,65 +62,6 @@ func (l *lockedBuffer) String() string {
 	return l.b.String()
 }
 
-var day0 = time.Date(2026, 10, 1, 0, 0, 0, 0, time.UTC)
-
-// portalEvents: partner-1 sells to tenant-a and tenant-b, partner-2 to
-// tenant-b and tenant-c; tenant-over (partner-1) is over 100 % from a
-// trial, a subscription in grace and turnover.
-func portalEvents() []event.Event {
-	var evs []event.Event
-	n := 0
-	at := func(day int, hour int) int64 {
-		return day0.AddDate(0, 0, day).Add(time.Duration(hour) * time.Hour).UnixNano()
-	}
-	sub := func(day int, tenant, id, partner string, qty int64, status event.Status, trial bool) {
-		n++
-		evs = append(evs, event.Event{Kind: event.Subscription, EventID: fmt.Sprint("e", n), OccurredAt: at(day, 1), TenantID: tenant,
-			SubscriptionID: id, SKU: "O365_E3", PartnerID: partner, Quantity: qty, Status: status, Trial: trial})
-	}
-	seat := func(day int, tenant, user string, on bool) {
-		n++
-		evs = append(evs, event.Event{Kind: event.Assignment, EventID: fmt.Sprint("e", n), OccurredAt: at(day, 2), TenantID: tenant,
-			UserID: user, SKU: "O365_E3", Assigned: on})
-	}
-	use := func(day int, tenant, user, wl string) {
-		n++
-		evs = append(evs, event.Event{Kind: event.Usage, EventID: fmt.Sprint("e", n), OccurredAt: at(day, 3), TenantID: tenant, UserID: user, Workload: wl})
-	}
-	sub(0, "tenant-a", "s-a", "partner-1", 10, event.Active, false)
-	sub(0, "tenant-b", "s-b1", "partner-1", 4, event.Active, false)
-	sub(0, "tenant-b", "s-b2", "partner-2", 6, event.Active, false)
-	sub(0, "tenant-c", "s-c", "partner-2", 5, event.Active, false)
-	sub(0, "tenant-over", "s-o1", "partner-1", 2, event.Active, false)
-	sub(0, "tenant-over", "s-o2", "partner-1", 2, event.Active, true)
-	sub(0, "tenant-over", "s-o3", "partner-1", 3, event.Grace, false)
-	for u := range 8 {
-		seat(0, "tenant-a", fmt.Sprint("u", u), true)
-		seat(0, "tenant-b", fmt.Sprint("u", u), true)
-	}
-	for u := range 3 {
-		seat(0, "tenant-c", fmt.Sprint("u", u), true)
-	}
-	for u := range 5 {
-		seat(0, "tenant-over", fmt.Sprint("u", u), true)
-	}
-	seat(20, "tenant-over", "u4", false) // a leaver: active, no longer seated
-	for d := range 40 {
-		for u := range 6 {
-			use(d, "tenant-a", fmt.Sprint("u", u), "exchange")
-		}
-		for u := range 2 {
-			use(d, "tenant-b", fmt.Sprint("u", u), "teams")
-		}
-		for u := range 5 {
-			use(d, "tenant-over", fmt.Sprint("u", u), "exchange")
-		}
-		use(d, "tenant-c", "u0", "teams")
-	}
-	slices.SortStableFunc(evs, func(a, b event.Event) int { return int(a.OccurredAt - b.OccurredAt) })
-	return evs
-}
-
 func startPortal(t *testing.T) *portal {
 	t.Helper()
 	env := testenv.StartClickHouse(t)
@@ -141,7 +81,7 @@ func startPortal(t *testing.T) *portal {
 	e.SetSources(0)
 	var rows row.Set
 	version := uint64(1)
-	for _, ev := range portalEvents() {
+	for _, ev := range testenv.PortfolioEvents() {
 		_, rej, err := e.Apply(0, &ev)
 		if errors.Is(err, figures.ErrAhead) { // the engine's days are full: flush, as the runner does
 			rows.Append(e.Flush(version))
@@ -445,6 +385,9 @@ func TestPagesAndLogin(t *testing.T) {
 	if code != http.StatusOK || !strings.Contains(body, `href="/customers/tenant-a"`) || strings.Contains(body, "tenant-c") ||
 		strings.Count(body, "<polyline") < 3 {
 		t.Errorf("portfolio: %d, %d lines drawn\n%.2000s", code, strings.Count(body, "<polyline"), body)
+	}
+	if !strings.Contains(body, `href="?dir=asc&amp;range=90&amp;sort=usage"`) || !strings.Contains(body, `/api/v1/export/usage?format=json&amp;from=`) {
+		t.Errorf("the portfolio's sort and export links are not plain query strings:\n%s", regexp.MustCompile(`href="[^"]*"`).FindAllString(body, -1))
 	}
 	code, body = page("/customers/tenant-over")
 	if code != http.StatusOK || !strings.Contains(body, `data-cause="turnover"`) || strings.Count(body, "<polyline") < 4 {
