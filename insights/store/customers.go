@@ -164,4 +164,3 @@ func diff(now, then *float64) *float64 {
 	d := *now - *then
 	return &d
 }
-
