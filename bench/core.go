@@ -57,7 +57,7 @@ func steadyEngine(cat *catalog.Catalog, n int) *figures.Engine {
 	var ev event.Event
 	apply := func() {
 		if _, _, err := e.Apply(0, &ev); err == figures.ErrAhead {
-			e.Flush(1)
+			e.Emit(1)
 			e.Apply(0, &ev)
 		}
 	}
@@ -71,7 +71,7 @@ func steadyEngine(cat *catalog.Catalog, n int) *figures.Engine {
 			TenantID: id("t-", u/1000), UserID: id("u-", u), SKU: "O365_E3", Assigned: true}
 		apply()
 	}
-	e.Flush(1)
+	e.Emit(1)
 	for u := 0; u < n; u++ {
 		tenant, user := id("t-", u/1000), id("u-", u)
 		for _, w := range []string{"exchange", "teams", "sharepoint"} {
@@ -79,7 +79,7 @@ func steadyEngine(cat *catalog.Catalog, n int) *figures.Engine {
 			apply()
 		}
 	}
-	e.Flush(2)
+	e.Emit(2)
 	return e
 }
 

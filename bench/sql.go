@@ -352,7 +352,7 @@ func (b *backfill) apply(ctx context.Context, msgs messages) (err error) {
 	}()
 	flush := func() {
 		b.version++
-		rows, token := b.e.Flush(b.version), fmt.Sprint(b.version)
+		rows, token := b.e.Emit(b.version), fmt.Sprint(b.version)
 		b.activity += rows.ActivityLen()
 		writes <- func() error { return b.w.Write(ctx, rows, token) }
 	}

@@ -120,12 +120,18 @@ func (f *runFlags) start(ctx context.Context, log *slog.Logger, started func(*ru
 	}
 	defer conn.Close()
 	reg, metrics := newRegistry()
-	r, err := runner.New(runner.Config{
+	cfg := runner.Config{
 		Brokers: f.kafka.brokerList(), TLS: sec.TLS, SASL: sec.SASL, LicenseTopic: f.kafka.licenseTopic, UsageTopic: f.kafka.usageTopic,
 		DeadLetterTopic: f.kafka.deadTopic, Group: f.group, Database: f.ch.database,
 		FlushInterval: f.flush, CheckpointInterval: f.checkpoint, Lateness: f.lateness, Horizon: f.horizon,
 		MaxSkew: f.maxSkew, NoUserActivity: !f.userActivity, Limits: f.limits, Drain: f.drain, AllowReset: f.allowReset, Catalog: cat, Log: log, Metrics: metrics,
-	}, conn)
+	}
+	ports, closePorts, err := runner.ClickHousePorts(ctx, cfg, conn)
+	if err != nil {
+		return nil, err
+	}
+	defer closePorts()
+	r, err := runner.New(cfg, ports)
 	if err != nil {
 		return nil, err
 	}

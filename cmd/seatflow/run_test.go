@@ -19,15 +19,16 @@ func TestRunRejectsBadFlags(t *testing.T) {
 		{[]string{"--flush-interval", "2m", "--checkpoint-interval", "1m"}, "at most --checkpoint-interval (1m0s)"},
 		{[]string{"--max-skew=-1h"}, "--max-skew (-1h0m0s) must not be negative"},
 	} {
-		app := kingpin.New("seatflow", "")
-		name, run := runCommand(app)
-		if _, err := app.Parse(append([]string{name}, tc.args...)); err != nil {
-			t.Fatalf("%v: parse: %v", tc.args, err)
-		}
-		err := run(context.Background())
-		if err == nil || !strings.Contains(err.Error(), tc.want) {
-			t.Errorf("%v: got %v, want an error containing %q", tc.args, err, tc.want)
-		}
+		t.Run(strings.Join(tc.args, " "), func(t *testing.T) {
+			app := kingpin.New("seatflow", "")
+			name, run := runCommand(app)
+			if _, err := app.Parse(append([]string{name}, tc.args...)); err != nil {
+				t.Fatalf("parse: %v", err)
+			}
+			if err := run(context.Background()); err == nil || !strings.Contains(err.Error(), tc.want) {
+				t.Errorf("got %v, want an error containing %q", err, tc.want)
+			}
+		})
 	}
 }
 

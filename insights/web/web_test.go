@@ -84,7 +84,7 @@ func startPortal(t *testing.T) *portal {
 	for _, ev := range testenv.PortfolioEvents() {
 		_, rej, err := e.Apply(0, &ev)
 		if errors.Is(err, figures.ErrAhead) { // the engine's days are full: flush, as the runner does
-			rows.Append(e.Flush(version))
+			rows.Append(e.Emit(version))
 			version++
 			_, rej, err = e.Apply(0, &ev)
 		}
@@ -92,7 +92,7 @@ func startPortal(t *testing.T) *portal {
 			t.Fatalf("apply %+v: %v %v", ev, err, rej)
 		}
 	}
-	rows.Append(e.Flush(version))
+	rows.Append(e.Emit(version))
 	if err := clickhouse.NewWriter(conn, env.Database).Write(ctx, rows, "portal"); err != nil {
 		t.Fatal(err)
 	}

@@ -554,10 +554,11 @@ func TestPlainHTTP(t *testing.T) {
 		{"SELECT a FROM p WHERE a = 1 FORMAT Pretty", "┃ a ┃"},
 	}
 	for _, c := range cases {
-		code, body, _ := do("GET", c.query, "", nil)
-		if code != 200 || !strings.Contains(body, c.want) {
-			t.Errorf("%s: %d %q, want %q", c.query, code, body, c.want)
-		}
+		t.Run(c.query, func(t *testing.T) {
+			if code, body, _ := do("GET", c.query, "", nil); code != 200 || !strings.Contains(body, c.want) {
+				t.Errorf("%d %q, want %q", code, body, c.want)
+			}
+		})
 	}
 	if code, body, _ := do("GET", "SELECT {n:UInt8} + 1", "", url.Values{"param_n": {"41"}}); code != 200 || body != "42\n" {
 		t.Errorf("query parameter: %d %q", code, body)

@@ -52,9 +52,10 @@ func TestInvalidCatalogsSayWhatToFix(t *testing.T) {
 		{`{"skus":[{"sku":"A","product":"Office 365","workloads":["x"],"extra":1}]}`, "unknown field"},
 	}
 	for _, c := range cases {
-		_, err := catalog.Load([]byte(c.json))
-		if err == nil || !strings.Contains(err.Error(), c.want) {
-			t.Errorf("%s: error %v, want it to mention %q", c.json, err, c.want)
-		}
+		t.Run(c.want, func(t *testing.T) {
+			if _, err := catalog.Load([]byte(c.json)); err == nil || !strings.Contains(err.Error(), c.want) {
+				t.Errorf("%s: error %v, want it to mention %q", c.json, err, c.want)
+			}
+		})
 	}
 }

@@ -1,6 +1,7 @@
 package event_test
 
 import (
+	"fmt"
 	"strings"
 	"testing"
 	"time"
@@ -33,12 +34,14 @@ func TestDecodeValid(t *testing.T) {
 				return e.Kind == event.Usage && e.Workload == "exchange" && e.OccurredAt%1e9 == 5e8
 			}},
 	}
-	for _, c := range cases {
-		if r := d.Decode([]byte(c.json), now, &ev); r != nil {
-			t.Errorf("%s: rejected: %v", c.json, r)
-		} else if !c.want(ev) {
-			t.Errorf("%s: decoded %+v", c.json, ev)
-		}
+	for i, c := range cases {
+		t.Run(fmt.Sprint(i), func(t *testing.T) {
+			if r := d.Decode([]byte(c.json), now, &ev); r != nil {
+				t.Errorf("%s: rejected: %v", c.json, r)
+			} else if !c.want(ev) {
+				t.Errorf("%s: decoded %+v", c.json, ev)
+			}
+		})
 	}
 }
 
@@ -71,14 +74,16 @@ func TestDecodeRejectsWithReason(t *testing.T) {
 	}
 	var d event.Decoder
 	var ev event.Event
-	for _, c := range cases {
-		r := d.Decode([]byte(c.json), now, &ev)
-		if r == nil || r.Reason != c.reason {
-			t.Errorf("%.120s: got %v, want %s", c.json, r, c.reason)
-		}
-		if r != nil && r.Detail == "" {
-			t.Errorf("%.120s: no detail", c.json)
-		}
+	for i, c := range cases {
+		t.Run(fmt.Sprint(i, " ", c.reason), func(t *testing.T) {
+			r := d.Decode([]byte(c.json), now, &ev)
+			if r == nil || r.Reason != c.reason {
+				t.Errorf("%.120s: got %v, want %s", c.json, r, c.reason)
+			}
+			if r != nil && r.Detail == "" {
+				t.Errorf("%.120s: no detail", c.json)
+			}
+		})
 	}
 }
 

@@ -9,7 +9,7 @@ import (
 	"github.com/seatflow/seatflow/pipeline/row"
 )
 
-// activityLog holds the user_activity rows found since the last Flush. A
+// activityLog holds the user_activity rows found since the last Emit. A
 // backfill finds about one per usage event, millions between flushes, so
 // it holds them without pointers (the garbage collector need not scan
 // them, and there is no string per row): entries of 20 bytes, and the

@@ -36,7 +36,7 @@ func TestEngineCopiesDecodedStrings(t *testing.T) {
 	for _, in := range inputs {
 		copy(in, bytes.Repeat([]byte("Z"), len(in)))
 	}
-	rows := e.Flush(1)
+	rows := e.Emit(1)
 	if len(rows.Activity) != 2 {
 		t.Fatalf("%d user_activity rows, want 2", len(rows.Activity))
 	}

@@ -66,7 +66,7 @@ func heapPerUser(b *testing.B, users int, fresh bool) float64 {
 	var ev event.Event
 	apply := func() {
 		if _, r, err := e.Apply(0, &ev); err == figures.ErrAhead {
-			e.Flush(1)
+			e.Emit(1)
 			e.Apply(0, &ev)
 		} else if err != nil || r != nil {
 			b.Fatal(err, r)
@@ -77,7 +77,7 @@ func heapPerUser(b *testing.B, users int, fresh bool) float64 {
 		ev = event.Event{Kind: event.Assignment, EventID: "a" + user, OccurredAt: assignAt, TenantID: tenant, UserID: user, SKU: "O365_E3", Assigned: true}
 		apply()
 	}
-	e.Flush(1)
+	e.Emit(1)
 	for d := 0; d < 7; d++ {
 		for u := 0; u < users; u++ {
 			tenant, user := fmt.Sprint("t-", u%tenants), fmt.Sprint("u-", u)
@@ -86,7 +86,7 @@ func heapPerUser(b *testing.B, users int, fresh bool) float64 {
 				apply()
 			}
 		}
-		e.Flush(uint64(d + 2)) // the rows go to the sink; their memory is freed
+		e.Emit(uint64(d + 2)) // the rows go to the sink; their memory is freed
 	}
 	runtime.GC()
 	var m1 runtime.MemStats
@@ -95,14 +95,14 @@ func heapPerUser(b *testing.B, users int, fresh bool) float64 {
 	return float64(m1.HeapAlloc-m0.HeapAlloc) / float64(users)
 }
 
-// BenchmarkFlush measures a flush after a day of usage in 100 tenants of
+// BenchmarkEmit measures a flush after a day of usage in 100 tenants of
 // 1000 users, each with a seat: the rows of every tenant's new day, and
 // the user_activity rows of the day's events, in key order.
-func BenchmarkFlush(b *testing.B) {
+func BenchmarkEmit(b *testing.B) {
 	const tenants, users = 100, 1000
 	start := time.Date(2026, 10, 1, 0, 0, 0, 0, time.UTC).UnixNano()
 	e, apply := seatedEngine(b, tenants, users, func(int) int64 { return start })
-	e.Flush(1)
+	e.Emit(1)
 	workloads := []string{"exchange", "teams", "sharepoint"}
 	var rows int
 	b.ReportAllocs()
@@ -117,21 +117,21 @@ func BenchmarkFlush(b *testing.B) {
 			}
 		}
 		b.StartTimer()
-		out := e.Flush(uint64(i + 2))
+		out := e.Emit(uint64(i + 2))
 		rows = out.Len()
 	}
 	b.ReportMetric(float64(rows), "rows/flush")
 }
 
-// BenchmarkFlushWithinDay measures the flushes of a live pipeline between
+// BenchmarkEmitWithinDay measures the flushes of a live pipeline between
 // day ends: every 5 s, a few events of some tenants. 100 tenants of 1000
 // users, each assigned a seat this week, so every tenant holds recent seat
 // history.
-func BenchmarkFlushWithinDay(b *testing.B) {
+func BenchmarkEmitWithinDay(b *testing.B) {
 	const tenants, users = 100, 1000
 	start := time.Date(2026, 10, 1, 0, 0, 0, 0, time.UTC).UnixNano()
 	e, apply := seatedEngine(b, tenants, users, func(u int) int64 { return start - int64(u%7)*event.NanosPerDay })
-	e.Flush(1)
+	e.Emit(1)
 	at := start + 3600e9
 	b.ReportAllocs()
 	b.ResetTimer()
@@ -143,7 +143,7 @@ func BenchmarkFlushWithinDay(b *testing.B) {
 				TenantID: fmt.Sprint("t-", (i*10+t)%tenants), UserID: fmt.Sprint("u-", (i+t)%users), Workload: "teams"})
 		}
 		b.StartTimer()
-		e.Flush(uint64(i + 2))
+		e.Emit(uint64(i + 2))
 	}
 }
 
@@ -166,11 +166,11 @@ func seatedEngine(b *testing.B, tenants, users int, assignedAt func(u int) int64
 	return e, apply
 }
 
-// BenchmarkFlushManySubscriptions measures the flushes between day ends
+// BenchmarkEmitManySubscriptions measures the flushes between day ends
 // of one large customer: 2000 subscriptions of 100 SKUs, a seat of each
 // SKU for 20 users, and a usage event before each flush, of now or of a
 // week ago (a late event: a week of days recomputed).
-func BenchmarkFlushManySubscriptions(b *testing.B) {
+func BenchmarkEmitManySubscriptions(b *testing.B) {
 	for _, late := range []int64{0, 7} {
 		b.Run(fmt.Sprintf("%d_days_late", late), func(b *testing.B) {
 			const subs, skus, users = 2000, 100, 20
@@ -191,7 +191,7 @@ func BenchmarkFlushManySubscriptions(b *testing.B) {
 						TenantID: "t-big", UserID: fmt.Sprint("u-", u), SKU: fmt.Sprint("SKU_", k), Assigned: true})
 				}
 			}
-			e.Flush(1)
+			e.Emit(1)
 			at := start + 3600e9
 			b.ReportAllocs()
 			b.ResetTimer()
@@ -201,7 +201,7 @@ func BenchmarkFlushManySubscriptions(b *testing.B) {
 				apply(&event.Event{Kind: event.Usage, EventID: "x", OccurredAt: at - late*event.NanosPerDay, TenantID: "t-big",
 					UserID: fmt.Sprint("u-", i%users), Workload: "teams"})
 				b.StartTimer()
-				e.Flush(uint64(i + 2))
+				e.Emit(uint64(i + 2))
 			}
 		})
 	}

@@ -22,10 +22,10 @@ const (
 )
 
 // ErrPending means rows are waiting to be flushed: a checkpoint must
-// follow a Flush, so that restoring it never writes a row twice.
+// follow a Emit, so that restoring it never writes a row twice.
 var ErrPending = errors.New("figures: flush before writing the state")
 
-// WriteState writes the engine's state; call it right after Flush.
+// WriteState writes the engine's state; call it right after Emit.
 func (e *Engine) WriteState(w io.Writer) error {
 	if len(e.pendingSubs) > 0 || e.activity.len() > 0 {
 		return ErrPending

@@ -58,7 +58,7 @@ func TestStateNeedsFlushAndRejectsCorruption(t *testing.T) {
 	// a replayed event after the restore changes nothing
 	ev := event.Event{Kind: event.Usage, EventID: "x", OccurredAt: ts("2026-10-02T10:00:00Z"), TenantID: "t-1", UserID: "u", Workload: "teams"}
 	e.Apply(0, &ev)
-	if rows := e.Flush(99); rows.Len() != 0 {
+	if rows := e.Emit(99); rows.Len() != 0 {
 		t.Errorf("replay after restore wrote %d rows", rows.Len())
 	}
 }
@@ -83,7 +83,7 @@ func TestRestoreKeepsSettings(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	e.Flush(1)
+	e.Emit(1)
 	var state bytes.Buffer
 	if err := e.WriteState(&state); err != nil {
 		t.Fatal(err)

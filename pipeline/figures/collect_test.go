@@ -59,7 +59,7 @@ func newTable() *table {
 func (tb *table) flush(t testing.TB, e *figures.Engine) row.Set {
 	t.Helper()
 	tb.version++
-	rows := e.Flush(tb.version)
+	rows := e.Emit(tb.version)
 	for _, r := range rows.Deployment {
 		k := reference.Key{TenantID: r.TenantID, SKU: r.SKU, Date: r.Date}
 		if old, ok := tb.deployment[k]; ok && old.Final && !r.Final {

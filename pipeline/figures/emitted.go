@@ -9,7 +9,7 @@ import (
 )
 
 // emittedRows remembers, for each row that may still change, a digest of
-// what was last emitted, so that Flush emits only changed rows. It is a
+// what was last emitted, so that Emit emits only changed rows. It is a
 // slice of 16-byte entries sorted by day first: a new day's rows append at
 // the end and pruning drops a prefix. (A Go map of the full values cost
 // about 5 KB a tenant: several bytes a tracked user in 1000-user tenants.)

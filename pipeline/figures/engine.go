@@ -14,7 +14,7 @@
 //     which day) sit in a small side map until they age out.
 //
 // Figures are recomputed per tenant from the bitmaps for the days that may
-// have changed, and compared with what was last emitted, so a Flush emits
+// have changed, and compared with what was last emitted, so a Emit emits
 // only rows that changed: provisional rows of open days, final rows of
 // closed days, and restated rows after late events.
 package figures
@@ -54,7 +54,7 @@ type Config struct {
 	// busy source's before Apply answers ErrSkew (watermark alignment);
 	// 0: no limit. DefaultMaxSkew is the product's default.
 	MaxSkew time.Duration
-	// NoUserActivity keeps no user_activity rows: Flush returns none, and
+	// NoUserActivity keeps no user_activity rows: Emit returns none, and
 	// every other row is the same. The per-user detail is personal data a
 	// deployment may not want, and at about one row per usage event it is
 	// the largest part of the output.
@@ -81,7 +81,7 @@ const DefaultMaxSkew = 24 * time.Hour
 var DefaultLimits = Limits{Users: 5_000_000, Subscriptions: 10_000, SKUs: 1_000}
 
 // ErrAhead means the event's day is too far ahead for the engine's 64-day
-// bitmaps. The caller should Flush (rows not yet written hold old days in
+// bitmaps. The caller should Emit (rows not yet written hold old days in
 // place) and apply the event again; if it is still ahead, pause that source
 // until the watermark advances (watermark alignment), then retry.
 var ErrAhead = errors.New("event too far ahead of the watermark; pause this source")
@@ -144,14 +144,14 @@ type Engine struct {
 	closed     event.Day // days <= closed were emitted final
 	computed   event.Day // every tenant has rows computed through this day
 	// unflushedFrom is the oldest day an event touched since the last
-	// Flush: its rows are not written yet, so its activity must stay.
+	// Emit: its rows are not written yet, so its activity must stay.
 	unflushedFrom event.Day
 
 	remap []uint8 // ReadState's: a stored workload's position → its id now
 
 	pendingSubs []row.Subscription
 	activity    activityLog
-	span        span // Flush's scratch
+	span        span // Emit's scratch
 
 	stats Stats
 }

@@ -74,7 +74,7 @@ func TestLimits(t *testing.T) {
 	}
 }
 
-// TestReemit: after Reemit, the next Flush emits every row of the days
+// TestReemit: after Reemit, the next Emit emits every row of the days
 // that may still change, though none changed; the one after emits none.
 func TestReemit(t *testing.T) {
 	e, err := figures.New(figures.Config{Catalog: testCatalog(t)})
@@ -95,12 +95,12 @@ func TestReemit(t *testing.T) {
 		t.Fatal(rej, err)
 	}
 	e.SetIdle(0, true)
-	first := e.Flush(1)
-	if rows := e.Flush(2); rows.Len() != 0 {
+	first := e.Emit(1)
+	if rows := e.Emit(2); rows.Len() != 0 {
 		t.Fatalf("a flush with nothing new emitted %d rows", rows.Len())
 	}
 	e.Reemit()
-	again := e.Flush(3)
+	again := e.Emit(3)
 	// every row of a day the horizon still covers (7 days before the
 	// watermark, and after), none older
 	from := event.DayOf(e.Watermark() - int64(7*24*time.Hour))
@@ -116,7 +116,7 @@ func TestReemit(t *testing.T) {
 	if len(again.Deployment) == 0 || len(again.Usage) == 0 {
 		t.Errorf("after Reemit: %d deployment and %d usage rows, want those of the last days", len(again.Deployment), len(again.Usage))
 	}
-	if rows := e.Flush(4); rows.Len() != 0 {
+	if rows := e.Emit(4); rows.Len() != 0 {
 		t.Errorf("the flush after the re-emitting one emitted %d rows", rows.Len())
 	}
 }

@@ -28,7 +28,7 @@ func TestBacklogIntoIdleSources(t *testing.T) {
 			UserID: "u", Workload: "exchange", OccurredAt: start.AddDate(0, 0, day).UnixNano()}
 		o, rej, err := e.Apply(src, &ev)
 		if err == figures.ErrAhead {
-			e.Flush(uint64(n))
+			e.Emit(uint64(n))
 			o, rej, err = e.Apply(src, &ev)
 		}
 		if err != nil {
@@ -42,7 +42,7 @@ func TestBacklogIntoIdleSources(t *testing.T) {
 	}
 	e.SetIdle(0, true) // both read to their end
 	e.SetIdle(1, true)
-	e.Flush(1)
+	e.Emit(1)
 
 	for day := 3; day < 24; day++ {
 		use(0, day) // source 0's backlog is read first

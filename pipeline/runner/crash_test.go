@@ -96,19 +96,25 @@ func TestKill9AndRestartEqualsReference(t *testing.T) {
 	produce(t, k, events)
 
 	var crashed int
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
 	for round := 0; round < 3; round++ {
-		cmd := exec.Command(bin, runArgs(k, chEnv)...)
-		var stderr bytes.Buffer
-		cmd.Stderr = &stderr
-		if err := cmd.Start(); err != nil {
-			t.Fatal(err)
+		// killed once it has read a share of the events (more each round:
+		// later rounds restore the checkpoints of earlier ones), and never
+		// after it has read them all, which would test nothing
+		rp := startReplica(t, bin, fmt.Sprint("run ", round), runArgs(k, chEnv))
+		share := float64(1 + round*len(events)/10)
+		waitUntil(t, ctx, "events read", func() bool { return rp.gauge("seatflow_events_consumed_total") >= share })
+		read := rp.gauge("seatflow_events_consumed_total")
+		rp.cmd.Process.Kill() // SIGKILL: no flush, no goodbye
+		rp.cmd.Wait()
+		if read >= float64(len(events)) {
+			t.Fatalf("run %d was killed after reading all %d events: not mid-run", round, len(events))
 		}
-		time.Sleep(time.Duration(700+400*round) * time.Millisecond)
-		cmd.Process.Kill() // SIGKILL: no flush, no goodbye
-		cmd.Wait()
-		if strings.Contains(stderr.String(), "level=ERROR") {
-			t.Logf("run %d stderr: %s", round, stderr.String())
+		if out := rp.output(); strings.Contains(out, "level=ERROR") {
+			t.Logf("run %d stderr: %s", round, out)
 		}
+		t.Logf("run %d killed after reading %.0f of %d events", round, read, len(events))
 		crashed++
 	}
 	var checkpoints uint64

@@ -201,7 +201,7 @@ func (h *history) step(o *owner) bool {
 func (h *history) flush(o *owner) {
 	o.u.seq++
 	v := o.u.version()
-	rows := o.u.engine.Flush(v)
+	rows := o.u.engine.Emit(v)
 	for k, val := range rowsOfFlush(rows) {
 		if cur, ok := h.rows[k]; !ok || v > cur.version {
 			h.rows[k] = storedRow{v, val}
@@ -273,18 +273,7 @@ func (h *history) act(o *owner, flushPct int) bool {
 // rowsOfFlush keys a flush's snapshot rows as rowsOf does.
 func rowsOfFlush(rows row.Set) map[string]string {
 	out := map[string]string{}
-	for _, r := range rows.Deployment {
-		out[fmt.Sprint("deployment ", r.TenantID, " ", r.SKU, " ", r.Date)] = fmt.Sprint(r.Sold, r.Trial, r.Assigned, r.Qualified, pct(r.DeploymentPct))
-	}
-	for _, r := range rows.Usage {
-		out[fmt.Sprint("usage ", r.TenantID, " ", r.SKU, " ", r.Workload, " ", r.Date)] = fmt.Sprint(r.ActiveUsers, r.Qualified, pct(r.UsagePct))
-	}
-	for _, r := range rows.Workload {
-		out[fmt.Sprint("workload ", r.TenantID, " ", r.Workload, " ", r.Date)] = fmt.Sprint(r.ActiveUsers)
-	}
-	for _, r := range rows.Subscriptions {
-		out[fmt.Sprint("subscription ", r.TenantID, " ", r.SubscriptionID)] = fmt.Sprint(r.SKU, r.PartnerID, r.Status, r.Trial, r.Quantity, r.OccurredAt)
-	}
+	eachRow(rows, func(key string, _ uint64, value string) { out[key] = value })
 	return out
 }
 

@@ -8,7 +8,6 @@
 package runner
 
 import (
-	"bytes"
 	"context"
 	"crypto/rand"
 	"crypto/tls"
@@ -16,14 +15,12 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"maps"
 	"slices"
 	"strconv"
 	"sync"
 	"sync/atomic"
 	"time"
 
-	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/segmentio/kafka-go"
 	"github.com/segmentio/kafka-go/sasl"
@@ -31,8 +28,6 @@ import (
 	"github.com/seatflow/seatflow/pipeline/catalog"
 	"github.com/seatflow/seatflow/pipeline/event"
 	"github.com/seatflow/seatflow/pipeline/figures"
-	"github.com/seatflow/seatflow/sinks/clickhouse"
-	"github.com/seatflow/seatflow/sinks/deadletter"
 )
 
 // Config configures a Runner.
@@ -71,11 +66,10 @@ const MaxPendingRows = 3_000_000
 // Runner is one member of the pipeline's consumer group.
 type Runner struct {
 	cfg    Config
-	ch     driver.Conn
-	writer *clickhouse.Writer
-	cps    *clickhouse.Checkpoints
-	skips  *clickhouse.Skips
-	dlq    *deadletter.Writer
+	writer RowStore
+	cps    CheckpointStore
+	skips  SkipStore
+	dlq    DeadLetterSink
 	member string // this process, in unit claims
 	ready  atomic.Bool
 	// progress, for people watching: messages processed, total lag, flushes
@@ -143,8 +137,11 @@ type topicPartition struct {
 
 func (t topicPartition) String() string { return t.topic + "/" + strconv.Itoa(t.partition) }
 
-// New checks the configuration and prepares a runner writing through ch.
-func New(cfg Config, ch driver.Conn) (*Runner, error) {
+// New checks the configuration and prepares a runner writing to ports.
+func New(cfg Config, ports Ports) (*Runner, error) {
+	if err := ports.check(); err != nil {
+		return nil, err
+	}
 	if cfg.FlushInterval <= 0 {
 		cfg.FlushInterval = 5 * time.Second
 	}
@@ -167,10 +164,8 @@ func New(cfg Config, ch driver.Conn) (*Runner, error) {
 	var id [6]byte
 	rand.Read(id[:])
 	r := &Runner{
-		cfg: cfg, ch: ch, member: hex.EncodeToString(id[:]),
-		writer:    clickhouse.NewWriter(ch, cfg.Database),
-		cps:       clickhouse.NewCheckpoints(ch, cfg.Database, cfg.Group),
-		skips:     clickhouse.NewSkips(ch, cfg.Database, cfg.Group),
+		cfg: cfg, member: hex.EncodeToString(id[:]),
+		writer: ports.Rows, cps: ports.Checkpoints, skips: ports.Skips, dlq: ports.DeadLetters,
 		units:     map[int]*unit{},
 		positions: positions{next: map[topicPartition]int64{}}, credits: map[topicPartition]chan struct{}{}, spare: map[topicPartition]chan spare{},
 		consumed: map[consumedKey]prometheus.Counter{},
@@ -178,15 +173,13 @@ func New(cfg Config, ch driver.Conn) (*Runner, error) {
 		kafka: &kafka.Client{Addr: kafka.TCP(cfg.Brokers...), Timeout: 5 * time.Second, Transport: transport(cfg.TLS, cfg.SASL)},
 	}
 	r.owned.Store(&[]int{})
+	if ports.hooks != nil {
+		ports.hooks.r.Store(r)
+	}
 	for _, topic := range []string{cfg.LicenseTopic, cfg.UsageTopic} {
 		for _, k := range []event.Kind{event.Subscription, event.Assignment, event.Usage} {
 			r.consumed[consumedKey{topic, k}] = cfg.Metrics.Consumed.WithLabelValues(topic, k.String())
 		}
-	}
-	r.writer.OnRetry = func(table string, err error) {
-		r.ready.Store(false)
-		cfg.Metrics.SinkErrors.WithLabelValues(table).Inc()
-		cfg.Log.Warn("ClickHouse write failed; retrying", "table", table, "err", err)
 	}
 	return r, nil
 }
@@ -227,19 +220,6 @@ func (r *Runner) Units() []int { return slices.Clone(*r.owned.Load()) }
 // given is read to its end), then flushes and checkpoints.
 func (r *Runner) Run(ctx context.Context) error {
 	if err := r.checkTopics(ctx); err != nil {
-		return err
-	}
-	dlq, err := deadletter.Open(ctx, deadletter.Config{Brokers: r.cfg.Brokers, Topic: r.cfg.DeadLetterTopic, Log: r.cfg.Log, Transport: transport(r.cfg.TLS, r.cfg.SASL),
-		OnRetry: func(err error) {
-			r.ready.Store(false)
-			r.cfg.Log.Warn("write dead letters failed; retrying", "topic", r.cfg.DeadLetterTopic, "err", err)
-		}})
-	if err != nil {
-		return err
-	}
-	r.dlq = dlq
-	defer dlq.Close()
-	if _, err := clickhouse.Migrate(ctx, r.ch, r.cfg.Database); err != nil {
 		return err
 	}
 	r.ready.Store(true)
@@ -335,28 +315,6 @@ func (r *Runner) loop(ctx context.Context, batches chan batch) error {
 	}
 }
 
-// checkEnds reads the ends of the units' partitions (the lag, and idle
-// marks); paused sides may go on after it, and a drain whose units are all
-// read to their end, with none of the queued batches left, finishes: done
-// says Run is over.
-func (r *Runner) checkEnds(ctx context.Context, queued int) (done bool, err error) {
-	caughtUp, err := r.updateLag(ctx)
-	if err != nil {
-		r.cfg.Log.Warn("read partition ends", "err", err)
-		return false, nil // the next check tries again
-	}
-	for _, u := range r.units {
-		if err := r.retryPaused(ctx, u); err != nil {
-			return false, err
-		}
-	}
-	// a drain is the group's only member: it ends once it works every unit
-	if r.cfg.Drain && caughtUp && queued == 0 && len(r.units) == r.partitions {
-		return true, r.finishDrain(ctx)
-	}
-	return false, nil
-}
-
 // finishDrain ends a drain: every unit is read to its end, so all sides
 // are idle and the watermarks pass the last events; a final flush and
 // checkpoint, and the wait for their writes.
@@ -391,62 +349,6 @@ func (r *Runner) shutdown() error {
 	return nil
 }
 
-// checkTopics refuses topics whose partition counts differ: partition p
-// of both must hold the same tenants.
-func (r *Runner) checkTopics(ctx context.Context) error {
-	lic, use, err := r.partitionCounts(ctx)
-	if err != nil {
-		return err
-	}
-	if lic != use {
-		return fmt.Errorf("topics %s (%d partitions) and %s (%d partitions) must have the same partition count: one tenant's license and usage events must land on the same partition number (SPEC §2)",
-			r.cfg.LicenseTopic, lic, r.cfg.UsageTopic, use)
-	}
-	r.partitions = lic
-	for p := range r.partitions {
-		for _, t := range r.partitionsOf(p) {
-			r.credits[t] = make(chan struct{}, batchesInFlight)
-			r.spare[t] = make(chan spare, batchesInFlight+1)
-		}
-	}
-	return nil
-}
-
-// checkPartitionCounts stops the run when a topic has grown: tenants
-// would hash to other partitions than their state's.
-func (r *Runner) checkPartitionCounts(ctx context.Context) error {
-	lic, use, err := r.partitionCounts(ctx)
-	if err != nil {
-		r.cfg.Log.Warn("read partition counts", "err", err)
-		return nil // the next check tries again
-	}
-	if lic != r.partitions || use != r.partitions {
-		return fmt.Errorf("topics %s and %s now have %d and %d partitions, not %d: tenants' events would move to other units than their figures. Stop every replica and follow \"Growing partitions\" in docs/operations.md",
-			r.cfg.LicenseTopic, r.cfg.UsageTopic, lic, use, r.partitions)
-	}
-	return nil
-}
-
-func (r *Runner) partitionCounts(ctx context.Context) (license, usage int, err error) {
-	meta, err := r.kafka.Metadata(ctx, &kafka.MetadataRequest{Topics: []string{r.cfg.LicenseTopic, r.cfg.UsageTopic}})
-	if err != nil {
-		return 0, 0, fmt.Errorf("connect to Kafka at %v: %w", r.cfg.Brokers, err)
-	}
-	counts := map[string]int{}
-	for _, t := range meta.Topics {
-		if t.Error != nil {
-			return 0, 0, fmt.Errorf("topic %s: %w (create it, or set the topic flags)", t.Name, t.Error)
-		}
-		counts[t.Name] = len(t.Partitions)
-	}
-	for _, topic := range []string{r.cfg.LicenseTopic, r.cfg.UsageTopic} {
-		if counts[topic] == 0 {
-			return 0, 0, fmt.Errorf("topic %s: %w (create it, or set the topic flags)", topic, kafka.UnknownTopicOrPartition)
-		}
-	}
-	return counts[r.cfg.LicenseTopic], counts[r.cfg.UsageTopic], nil
-}
-
 // release gives back the credits of t's applied batches.
 func (r *Runner) release(t topicPartition, batches int) {
 	for range batches {
@@ -472,146 +374,4 @@ func (r *Runner) recycle(t topicPartition, s spare) {
 	case r.spare[t] <- s:
 	default:
 	}
-}
-
-// flush takes every unit's changed rows and dead letters (and, with
-// checkpoint, its state and offsets) and queues them for the sink.
-func (r *Runner) flush(ctx context.Context, checkpoint bool) error {
-	return r.flushNotify(ctx, checkpoint, nil)
-}
-
-// flushNotify is flush, telling written (if not nil) once the sink has
-// written it all.
-func (r *Runner) flushNotify(ctx context.Context, checkpoint bool, written chan<- error) error {
-	var units []*unit
-	for _, p := range slices.Sorted(maps.Keys(r.units)) {
-		units = append(units, r.units[p])
-	}
-	if err := r.flushUnits(ctx, units, checkpoint, written); err != nil {
-		return err
-	}
-	var users, tenants, skus int
-	for _, u := range units {
-		users, tenants, skus = users+u.engine.Users(), tenants+u.engine.Tenants(), skus+u.engine.TenantSKUs()
-	}
-	m := r.cfg.Metrics
-	m.StateUsers.Set(float64(users))
-	m.StateTenants.Set(float64(tenants))
-	m.StateSKUs.Set(float64(skus))
-	return nil
-}
-
-// pending counts the user_activity rows waiting in all units.
-func (r *Runner) pending() int {
-	n := 0
-	for _, u := range r.units {
-		n += u.engine.Pending()
-	}
-	return n
-}
-
-// flushUnits is flush of some units only: one whose events ran ahead of
-// its bitmaps flushes alone, and leaves the others' days to the interval.
-func (r *Runner) flushUnits(ctx context.Context, units []*unit, checkpoint bool, written chan<- error) error {
-	r.flushSeq++
-	w := write{start: time.Now(), token: r.member + "-" + strconv.FormatUint(r.flushSeq, 10), written: written}
-	m := r.cfg.Metrics
-	for _, u := range units {
-		p := u.p
-		u.seq++
-		w.rows.Append(u.engine.Flush(u.version()))
-		w.deadLetters = append(w.deadLetters, u.deadLetters...)
-		u.deadLetters = nil
-		if wm := u.engine.Watermark(); wm > 0 {
-			m.UnitWatermark.WithLabelValues(strconv.Itoa(p)).Set(float64(wm) / 1e9)
-		}
-		st := u.engine.Stats()
-		m.Unknown.WithLabelValues("sku").Add(float64(st.UnknownSKUEvents - u.stats.UnknownSKUEvents))
-		m.Unknown.WithLabelValues("workload").Add(float64(st.UnknownWorkloadEvents - u.stats.UnknownWorkloadEvents))
-		u.stats = st
-		if checkpoint {
-			start := time.Now()
-			cp, err := r.checkpointOf(u)
-			if err != nil {
-				return err
-			}
-			w.checkpoints = append(w.checkpoints, unitCheckpoint{u, cp})
-			w.stateTime += time.Since(start)
-		}
-	}
-	err := r.sink.send(ctx, w)
-	if err != nil && ctx.Err() != nil {
-		// the rows left the engines: a clean stop still writes them
-		r.unsent = &w
-	}
-	return err
-}
-
-func (r *Runner) checkpointOf(u *unit) (clickhouse.Checkpoint, error) {
-	var state bytes.Buffer
-	if err := u.engine.WriteState(&state); err != nil {
-		return clickhouse.Checkpoint{}, fmt.Errorf("checkpoint unit %d: %w", u.p, err)
-	}
-	offsets := map[string]int64{}
-	for i, t := range r.partitionsOf(u.p) {
-		if u.known[i] {
-			offsets[t.String()] = u.next[i]
-		}
-	}
-	return clickhouse.Checkpoint{Unit: int32(u.p), Version: u.version(), Offsets: offsets, State: state.Bytes()}, nil
-}
-
-// updateLag reads the ends of the units' partitions, sets the lag gauges,
-// marks caught-up sides idle, and says whether all are caught up.
-func (r *Runner) updateLag(ctx context.Context) (bool, error) {
-	if len(r.units) == 0 {
-		r.lag.Store(0)
-		return true, nil
-	}
-	// the end a read_committed fetch reaches: the last stable offset
-	req := &kafka.ListOffsetsRequest{Topics: map[string][]kafka.OffsetRequest{}, IsolationLevel: kafka.ReadCommitted}
-	for p := range r.units {
-		for _, t := range r.partitionsOf(p) {
-			req.Topics[t.topic] = append(req.Topics[t.topic], kafka.LastOffsetOf(t.partition))
-		}
-	}
-	resp, err := r.kafka.ListOffsets(ctx, req)
-	if err != nil {
-		return false, err
-	}
-	all := true
-	var total int64
-	defer func() { r.lag.Store(total) }()
-	for topic, parts := range resp.Topics {
-		for _, p := range parts {
-			if p.Error != nil {
-				return false, p.Error
-			}
-			t := topicPartition{topic, p.Partition}
-			u := r.units[t.partition]
-			if u == nil {
-				continue
-			}
-			side := r.side(t)
-			var done int64 // nothing read yet: offsets start at 0
-			if u.known[side] {
-				done = u.next[side]
-			}
-			// with nothing of it waiting to be applied, the partition is
-			// read as far as its reader fetched: past transaction markers
-			// and aborted records, which apply nothing
-			if pos, ok := r.positions.get(t); ok && len(r.credits[t]) == 0 && u.pending[side] == nil {
-				done = max(done, pos)
-			}
-			lag := p.LastOffset - done
-			r.cfg.Metrics.Lag.WithLabelValues(topic, strconv.Itoa(p.Partition)).Set(float64(max(lag, 0)))
-			total += max(lag, 0)
-			if lag <= 0 && u.pending[side] == nil {
-				u.engine.SetIdle(int32(side), true)
-			} else {
-				all = false
-			}
-		}
-	}
-	return all, nil
 }

@@ -132,9 +132,11 @@ func TestClaims(t *testing.T) {
 		generation int32
 		want       bool
 	}{{8, 5, true}, {8, 6, false}, {8, 7, false}, {7, 9, true}, {9, 1, false}} {
-		if lost, err := cps.Superseded(ctx, 3, c.epoch, c.generation); err != nil || lost != c.want {
-			t.Errorf("epoch %d of generation %d superseded: %v (%v), want %v", c.epoch, c.generation, lost, err, c.want)
-		}
+		t.Run(fmt.Sprintf("epoch %d of generation %d", c.epoch, c.generation), func(t *testing.T) {
+			if lost, err := cps.Superseded(ctx, 3, c.epoch, c.generation); err != nil || lost != c.want {
+				t.Errorf("superseded: %v (%v), want %v", lost, err, c.want)
+			}
+		})
 	}
 }
 

@@ -40,15 +40,15 @@ func (e *Engine) ClosedThrough() event.Day {
 // CurrentDay is the day of the newest event: rows run up to it.
 func (e *Engine) CurrentDay() event.Day { return event.DayOf(e.maxTime) }
 
-// Pending counts the user_activity rows waiting for a Flush: the rows
+// Pending counts the user_activity rows waiting for a Emit: the rows
 // that grow with events between flushes.
 func (e *Engine) Pending() int { return e.activity.len() }
 
-// Flush returns every row that changed since the last Flush, stamped with
+// Emit returns every row that changed since the last Emit, stamped with
 // version (which must grow from call to call): rows of open days as
 // provisional (final = false), rows of closed days as final, and rows of
 // closed days that late events changed, again as final.
-func (e *Engine) Flush(version uint64) row.Set {
+func (e *Engine) Emit(version uint64) row.Set {
 	var out row.Set
 	out.Subscriptions, e.pendingSubs = e.pendingSubs, nil
 	for i := range out.Subscriptions {
@@ -83,7 +83,7 @@ func (e *Engine) Flush(version uint64) row.Set {
 	return out
 }
 
-// Reemit makes the next Flush emit every row that may still change,
+// Reemit makes the next Emit emit every row that may still change,
 // whatever was emitted before. A unit restored from a checkpoint calls it:
 // an earlier owner may have written rows after that checkpoint, and the
 // new owner's rows (of a higher epoch) must replace every one of them,
