@@ -70,11 +70,9 @@ func change(c Customer) float64 {
 // trial, assigned, qualified, and active users in any workload, summed
 // over their SKUs), most in need of adoption help first.
 func (s *Store) Customers(ctx context.Context, sc Scope) ([]Customer, error) {
-	latest, ok, err := s.latestDay(ctx, sc)
-	if err != nil || !ok {
-		return []Customer{}, err
-	}
-	since := latest.AddDate(0, 0, -28).Format(dayLayout)
+	// each customer's newest day (a unit's current day: they differ by
+	// a day or so) and the day 28 days before it
+	days := "(tenant_id, date) IN (SELECT tenant_id, arrayJoin([max(date), max(date) - 28]) FROM " + s.db + ".deployment_daily WHERE %s GROUP BY tenant_id)"
 	type key struct {
 		tenant string
 		day    time.Time
@@ -91,7 +89,7 @@ func (s *Store) Customers(ctx context.Context, sc Scope) ([]Customer, error) {
 	skus := map[string][]string{}
 
 	rows, err := s.query(ctx, sc, "SELECT tenant_id, date, sku, sold, trial, assigned, qualified FROM "+s.db+".deployment_daily FINAL"+
-		" WHERE %s AND date >= toDate(?) ORDER BY tenant_id, date, sku", since)
+		" WHERE %s AND "+days+" ORDER BY tenant_id, date, sku")
 	if err != nil {
 		return nil, err
 	}
@@ -117,7 +115,7 @@ func (s *Store) Customers(ctx context.Context, sc Scope) ([]Customer, error) {
 		return nil, fmt.Errorf("customers: %w", err)
 	}
 	rows, err = s.query(ctx, sc, "SELECT tenant_id, date, sum(active_users), sum(qualified) FROM "+s.db+".usage_daily FINAL"+
-		" WHERE %s AND workload = 'all' AND date >= toDate(?) GROUP BY tenant_id, date", since)
+		" WHERE %s AND workload = 'all' AND "+days+" GROUP BY tenant_id, date")
 	if err != nil {
 		return nil, err
 	}

@@ -7,6 +7,7 @@ package store
 import (
 	"context"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
@@ -42,11 +43,19 @@ type Day = time.Time
 
 const dayLayout = "2006-01-02"
 
-// query runs q with the scope's clause in place of %s, its parameters
-// first, then args.
+// query runs q with the scope's clause in place of each %s, its
+// parameters for each, then args: every %s must come before the other
+// parameters of q.
 func (s *Store) query(ctx context.Context, sc Scope, q string, args ...any) (driver.Rows, error) {
 	clause, params := s.portfolio(sc)
-	rows, err := s.conn.Query(ctx, fmt.Sprintf(q, clause), append(params, args...)...)
+	n := strings.Count(q, "%s")
+	all := make([]any, 0, n*len(params)+len(args))
+	clauses := make([]any, n)
+	for i := range n {
+		clauses[i] = clause
+		all = append(all, params...)
+	}
+	rows, err := s.conn.Query(ctx, fmt.Sprintf(q, clauses...), append(all, args...)...)
 	if err != nil {
 		return nil, fmt.Errorf("insights query: %w", err)
 	}

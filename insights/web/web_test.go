@@ -190,6 +190,17 @@ func TestAPIAccess(t *testing.T) {
 			}
 		})
 	}
+	t.Run("figures of the customers", func(t *testing.T) {
+		_, body := p.get(t, "/api/v1/customers", p.tokens[access.SalesAgent])
+		var out struct{ Customers []store.Customer }
+		json.Unmarshal([]byte(body), &out)
+		for _, c := range out.Customers {
+			if c.TenantID == "tenant-a" && (c.Sold != 10 || c.Assigned != 8 || c.Active != 6 || c.UsagePct == nil || *c.UsagePct != 75 ||
+				c.UsageChange == nil || *c.UsageChange != 0 || c.Date != "2026-11-09") {
+				t.Errorf("tenant-a: %+v", c)
+			}
+		}
+	})
 	t.Run("analyst picks a partner", func(t *testing.T) {
 		_, body := p.get(t, "/api/v1/customers?partner=partner-2", p.tokens[access.Analyst])
 		if got := customerIDs(t, body); !slices.Equal(got, []string{"tenant-b", "tenant-c"}) {
