@@ -177,7 +177,8 @@ func printTable(rep Report) {
 }
 
 // writeMarkdown puts rep's table between the file's <!-- bench --> and
-// <!-- /bench --> markers: the README shows the latest run only.
+// <!-- /bench --> markers: the README shows the latest run only, each
+// figure at its largest size (results.json has every size).
 func writeMarkdown(rep Report, path string) error {
 	b, err := os.ReadFile(path)
 	if err != nil {
@@ -190,8 +191,14 @@ func writeMarkdown(rep Report, path string) error {
 	}
 	var t strings.Builder
 	fmt.Fprintf(&t, "| figure | value | target |\n|---|---|---|\n")
+	largest := map[string]int{}
 	for _, r := range rep.Results {
-		fmt.Fprintf(&t, "| %s | %.1f %s | %s |\n", label(r), r.Value, r.Unit, r.Target)
+		largest[r.Name] = max(largest[r.Name], r.Size)
+	}
+	for _, r := range rep.Results {
+		if r.Size == largest[r.Name] {
+			fmt.Fprintf(&t, "| %s | %.1f %s | %s |\n", label(r), r.Value, r.Unit, r.Target)
+		}
 	}
 	fmt.Fprintf(&t, "\n%s, %s.\n", rep.When.Format("2006-01-02"), rep.Machine)
 	out := append(append(append([]byte(nil), b[:i+len(begin)]...), t.String()...), b[j:]...)

@@ -155,3 +155,29 @@ func (w *prefixWriter) Write(b []byte) (int, error) {
 	}
 	return len(b), nil
 }
+
+// Strings runs a query whose columns are all strings and returns its rows.
+func Strings(t testing.TB, conn driver.Conn, query string) [][]string {
+	t.Helper()
+	rows, err := conn.Query(context.Background(), query)
+	if err != nil {
+		t.Fatalf("%s: %v", query, err)
+	}
+	defer rows.Close()
+	var out [][]string
+	for rows.Next() {
+		rec := make([]string, len(rows.Columns()))
+		ptrs := make([]any, len(rec))
+		for i := range rec {
+			ptrs[i] = &rec[i]
+		}
+		if err := rows.Scan(ptrs...); err != nil {
+			t.Fatalf("%s: %v", query, err)
+		}
+		out = append(out, rec)
+	}
+	if err := rows.Err(); err != nil {
+		t.Fatalf("%s: %v", query, err)
+	}
+	return out
+}

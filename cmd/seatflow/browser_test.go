@@ -205,25 +205,9 @@ func TestPortalInABrowser(t *testing.T) {
 	}
 	q, _ := strings.CutPrefix(href, "/api/v1/export/deployment?format=csv&")
 	from, to := queryValue(q, "from"), queryValue(q, "to")
-	rows, err := conn.Query(ctx, fmt.Sprintf("SELECT tenant_id, sku, toString(date), product, toString(sold), toString(trial), toString(assigned), toString(qualified), "+
+	want := testenv.Strings(t, conn, fmt.Sprintf("SELECT tenant_id, sku, toString(date), product, toString(sold), toString(trial), toString(assigned), toString(qualified), "+
 		"ifNull(toString(deployment_pct), ''), toString(final) FROM %s.deployment_daily FINAL WHERE tenant_id IN ('tenant-a', 'tenant-b', 'tenant-over') "+
 		"AND date BETWEEN '%s' AND '%s' ORDER BY tenant_id, sku, date", ch.Database, from, to))
-	if err != nil {
-		t.Fatal(err)
-	}
-	var want [][]string
-	for rows.Next() {
-		rec := make([]string, 10)
-		ptrs := make([]any, len(rec))
-		for i := range rec {
-			ptrs[i] = &rec[i]
-		}
-		if err := rows.Scan(ptrs...); err != nil {
-			t.Fatal(err)
-		}
-		want = append(want, rec)
-	}
-	rows.Close()
 	if fmt.Sprint(got[1:]) != fmt.Sprint(want) {
 		t.Errorf("downloaded CSV (%d rows, %s to %s) differs from the FINAL rows (%d)", len(got)-1, from, to, len(want))
 	}

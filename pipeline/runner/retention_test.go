@@ -12,7 +12,6 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus/testutil"
-	"github.com/segmentio/kafka-go"
 	"github.com/twmb/franz-go/pkg/kgo"
 	"github.com/twmb/franz-go/pkg/kmsg"
 
@@ -49,7 +48,7 @@ func TestEventsDeletedByRetention(t *testing.T) {
 		return m
 	}
 	drain(nil) // checkpoints the usage partition's end
-	read := usageEnd(t, k)
+	read := partitionEnd(t, k, k.Usage, 0)
 
 	produce(t, k, events[half:])
 	const lost = 7
@@ -70,21 +69,6 @@ func TestEventsDeletedByRetention(t *testing.T) {
 	if got := testutil.ToFloat64(m.Consumed.WithLabelValues(k.Usage, "usage")); got != float64(usage-lost) {
 		t.Errorf("usage events consumed after the deletion: %v, want %d (%d published, %d deleted)", got, usage-lost, usage, lost)
 	}
-}
-
-// usageEnd is the offset after the usage partition's last event.
-func usageEnd(t *testing.T, k *testenv.Kafka) int64 {
-	t.Helper()
-	c, err := kafka.DialLeader(context.Background(), "tcp", k.Brokers[0], k.Usage, 0)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
-	end, err := c.ReadLastOffset()
-	if err != nil {
-		t.Fatal(err)
-	}
-	return end
 }
 
 // deleteBefore deletes the usage partition's events before offset, as
