@@ -9,6 +9,8 @@ package row
 import (
 	"iter"
 	"math/bits"
+	"slices"
+	"strings"
 
 	"github.com/seatflow/seatflow/pipeline/event"
 )
@@ -116,4 +118,38 @@ func (s *Set) ActivityLen() int {
 		n += s.Activity[i].Len()
 	}
 	return n
+}
+
+// SortActivity puts s.Activity in user_activity's key order when it holds
+// the rows of several emits (units), each in key order and of tenants of
+// its own: ClickHouse skips its own sort for a sorted block, and these
+// rows make the largest insert of a flush. It moves each tenant's run of
+// rows whole, so it costs one copy of the rows and a sort of the tenants.
+func (s *Set) SortActivity() {
+	type run struct {
+		tenant     string
+		start, end int
+	}
+	var runs []run
+	sorted := true
+	for i := 0; i < len(s.Activity); {
+		j := i + 1
+		for j < len(s.Activity) && s.Activity[j].TenantID == s.Activity[i].TenantID {
+			j++
+		}
+		if len(runs) > 0 && runs[len(runs)-1].tenant > s.Activity[i].TenantID {
+			sorted = false
+		}
+		runs = append(runs, run{s.Activity[i].TenantID, i, j})
+		i = j
+	}
+	if sorted {
+		return
+	}
+	slices.SortStableFunc(runs, func(a, b run) int { return strings.Compare(a.tenant, b.tenant) })
+	out := make([]Activity, 0, len(s.Activity))
+	for _, r := range runs {
+		out = append(out, s.Activity[r.start:r.end]...)
+	}
+	s.Activity = out
 }

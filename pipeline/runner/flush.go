@@ -77,6 +77,7 @@ func (r *Runner) flushUnits(ctx context.Context, units []*unit, checkpoint bool,
 			w.stateTime += time.Since(start)
 		}
 	}
+	w.rows.SortActivity() // the units' runs, each in key order
 	err := r.sink.send(ctx, w)
 	if err != nil && ctx.Err() != nil {
 		// the rows left the engines: a clean stop still writes them
