@@ -2,8 +2,9 @@ package store
 
 import (
 	"context"
-	"fmt"
 	"time"
+
+	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
 )
 
 // Insights is one customer's figures over a range of days.
@@ -56,42 +57,32 @@ type Subscription struct {
 // exist: the answer is the same.
 func (s *Store) Customer(ctx context.Context, sc Scope, tenant string, from, to time.Time) (in Insights, found bool, err error) {
 	in = Insights{TenantID: tenant, From: from.Format(dayLayout), To: to.Format(dayLayout), SKUs: []SKU{}, Workloads: []Series{}, Subscriptions: []Subscription{}}
-	rows, err := s.query(ctx, sc, "SELECT subscription_id, sku, partner_id, status, trial, quantity, occurred_at FROM "+s.db+".subscriptions FINAL"+
-		" WHERE %s AND tenant_id = ? ORDER BY sku, subscription_id", tenant)
-	if err != nil {
-		return in, false, err
-	}
-	for rows.Next() {
+	err = s.each(ctx, sc, "SELECT subscription_id, sku, partner_id, status, trial, quantity, occurred_at FROM "+s.db+".subscriptions FINAL"+
+		" WHERE %s AND tenant_id = ? ORDER BY sku, subscription_id", []any{tenant}, func(r driver.Rows) error {
 		var sub Subscription
 		var trial uint8
 		var qty uint64
-		if err := rows.Scan(&sub.SubscriptionID, &sub.SKU, &sub.PartnerID, &sub.Status, &trial, &qty, &sub.OccurredAt); err != nil {
-			rows.Close()
-			return in, false, fmt.Errorf("customer: %w", err)
+		if err := r.Scan(&sub.SubscriptionID, &sub.SKU, &sub.PartnerID, &sub.Status, &trial, &qty, &sub.OccurredAt); err != nil {
+			return err
 		}
 		sub.Trial, sub.Quantity = trial == 1, int64(qty)
 		in.Subscriptions = append(in.Subscriptions, sub)
-	}
-	rows.Close()
-	if err := rows.Err(); err != nil || len(in.Subscriptions) == 0 {
+		return nil
+	})
+	if err != nil || len(in.Subscriptions) == 0 {
 		return in, false, err
 	}
 
-	f, t := from.Format(dayLayout), to.Format(dayLayout)
-	rows, err = s.query(ctx, sc, "SELECT sku, product, date, sold, trial, assigned, qualified, deployment_pct, final FROM "+s.db+".deployment_daily FINAL"+
-		" WHERE %s AND tenant_id = ? AND date BETWEEN toDate(?) AND toDate(?) ORDER BY sku, date", tenant, f, t)
-	if err != nil {
-		return in, false, err
-	}
-	for rows.Next() {
+	days := []any{tenant, from.Format(dayLayout), to.Format(dayLayout)}
+	err = s.each(ctx, sc, "SELECT sku, product, date, sold, trial, assigned, qualified, deployment_pct, final FROM "+s.db+".deployment_daily FINAL"+
+		" WHERE %s AND tenant_id = ? AND date BETWEEN toDate(?) AND toDate(?) ORDER BY sku, date", days, func(r driver.Rows) error {
 		var sku, product string
 		var d time.Time
 		var sold, trial, assigned, qualified uint64
 		var dp *float64
 		var final uint8
-		if err := rows.Scan(&sku, &product, &d, &sold, &trial, &assigned, &qualified, &dp, &final); err != nil {
-			rows.Close()
-			return in, false, fmt.Errorf("customer: %w", err)
+		if err := r.Scan(&sku, &product, &d, &sold, &trial, &assigned, &qualified, &dp, &final); err != nil {
+			return err
 		}
 		if len(in.SKUs) == 0 || in.SKUs[len(in.SKUs)-1].SKU != sku {
 			in.SKUs = append(in.SKUs, SKU{SKU: sku, Product: product, Usage: []Series{}, Causes: []Cause{}})
@@ -102,67 +93,56 @@ func (s *Store) Customer(ctx context.Context, sc Scope, tenant string, from, to 
 		k.Deployment = append(k.Deployment, day)
 		k.Latest = day
 		in.Date = max(in.Date, day.Date)
-	}
-	rows.Close()
-	if err := rows.Err(); err != nil {
-		return in, false, fmt.Errorf("customer: %w", err)
-	}
-
-	rows, err = s.query(ctx, sc, "SELECT sku, workload, date, active_users, qualified FROM "+s.db+".usage_daily FINAL"+
-		" WHERE %s AND tenant_id = ? AND date BETWEEN toDate(?) AND toDate(?) ORDER BY sku, workload = 'all' DESC, workload, date", tenant, f, t)
+		return nil
+	})
 	if err != nil {
 		return in, false, err
 	}
-	for rows.Next() {
+	err = s.each(ctx, sc, "SELECT sku, workload, date, active_users, qualified FROM "+s.db+".usage_daily FINAL"+
+		" WHERE %s AND tenant_id = ? AND date BETWEEN toDate(?) AND toDate(?) ORDER BY sku, workload = 'all' DESC, workload, date", days, func(r driver.Rows) error {
 		var sku, wl string
 		var d time.Time
 		var active, qualified uint64
-		if err := rows.Scan(&sku, &wl, &d, &active, &qualified); err != nil {
-			rows.Close()
-			return in, false, fmt.Errorf("customer: %w", err)
+		if err := r.Scan(&sku, &wl, &d, &active, &qualified); err != nil {
+			return err
 		}
-		k := in.sku(sku)
-		if k == nil {
-			continue
+		if k := in.sku(sku); k != nil {
+			k.Usage = appendPoint(k.Usage, wl, Point{Date: d.Format(dayLayout), Num: int64(active), Den: int64(qualified), Pct: pct(int64(active), int64(qualified))})
 		}
-		if len(k.Usage) == 0 || k.Usage[len(k.Usage)-1].Name != wl {
-			k.Usage = append(k.Usage, Series{Name: wl})
-		}
-		u := &k.Usage[len(k.Usage)-1]
-		u.Points = append(u.Points, Point{Date: d.Format(dayLayout), Num: int64(active), Den: int64(qualified), Pct: pct(int64(active), int64(qualified))})
-	}
-	rows.Close()
-	if err := rows.Err(); err != nil {
-		return in, false, fmt.Errorf("customer: %w", err)
-	}
-
-	rows, err = s.query(ctx, sc, "SELECT workload, date, active_users FROM "+s.db+".workload_daily FINAL"+
-		" WHERE %s AND tenant_id = ? AND date BETWEEN toDate(?) AND toDate(?) ORDER BY workload, date", tenant, f, t)
+		return nil
+	})
 	if err != nil {
 		return in, false, err
 	}
-	for rows.Next() {
+	err = s.each(ctx, sc, "SELECT workload, date, active_users FROM "+s.db+".workload_daily FINAL"+
+		" WHERE %s AND tenant_id = ? AND date BETWEEN toDate(?) AND toDate(?) ORDER BY workload, date", days, func(r driver.Rows) error {
 		var wl string
 		var d time.Time
 		var active uint64
-		if err := rows.Scan(&wl, &d, &active); err != nil {
-			rows.Close()
-			return in, false, fmt.Errorf("customer: %w", err)
+		if err := r.Scan(&wl, &d, &active); err != nil {
+			return err
 		}
-		if len(in.Workloads) == 0 || in.Workloads[len(in.Workloads)-1].Name != wl {
-			in.Workloads = append(in.Workloads, Series{Name: wl})
-		}
-		w := &in.Workloads[len(in.Workloads)-1]
-		w.Points = append(w.Points, Point{Date: d.Format(dayLayout), Num: int64(active), Value: int64(active)})
-	}
-	rows.Close()
-	if err := rows.Err(); err != nil {
-		return in, false, fmt.Errorf("customer: %w", err)
+		in.Workloads = appendPoint(in.Workloads, wl, Point{Date: d.Format(dayLayout), Num: int64(active), Value: int64(active)})
+		return nil
+	})
+	if err != nil {
+		return in, false, err
 	}
 	for i := range in.SKUs {
 		in.SKUs[i].Causes = causes(&in, &in.SKUs[i])
 	}
 	return in, true, nil
+}
+
+// appendPoint adds p to the series name, the last of sr or a new one:
+// rows come ordered by series, then day.
+func appendPoint(sr []Series, name string, p Point) []Series {
+	if len(sr) == 0 || sr[len(sr)-1].Name != name {
+		sr = append(sr, Series{Name: name})
+	}
+	last := &sr[len(sr)-1]
+	last.Points = append(last.Points, p)
+	return sr
 }
 
 func (in *Insights) sku(name string) *SKU {

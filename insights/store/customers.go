@@ -6,6 +6,8 @@ import (
 	"slices"
 	"strings"
 	"time"
+
+	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
 )
 
 // Customer is one customer's latest figures, summed over its SKUs.
@@ -88,18 +90,13 @@ func (s *Store) Customers(ctx context.Context, sc Scope) ([]Customer, error) {
 	latestOf := map[string]time.Time{}
 	skus := map[string][]string{}
 
-	rows, err := s.query(ctx, sc, "SELECT tenant_id, date, sku, sold, trial, assigned, qualified FROM "+s.db+".deployment_daily FINAL"+
-		" WHERE %s AND "+days+" ORDER BY tenant_id, date, sku")
-	if err != nil {
-		return nil, err
-	}
-	for rows.Next() {
-		var t, sku string
-		var d time.Time
-		var sold, trial, assigned, qualified uint64
-		if err := rows.Scan(&t, &d, &sku, &sold, &trial, &assigned, &qualified); err != nil {
-			rows.Close()
-			return nil, fmt.Errorf("customers: %w", err)
+	var t, sku string
+	var d time.Time
+	var sold, trial, assigned, qualified, active, uq uint64
+	err := s.each(ctx, sc, "SELECT tenant_id, date, sku, sold, trial, assigned, qualified FROM "+s.db+".deployment_daily FINAL"+
+		" WHERE %s AND "+days+" ORDER BY tenant_id, date, sku", nil, func(r driver.Rows) error {
+		if err := r.Scan(&t, &d, &sku, &sold, &trial, &assigned, &qualified); err != nil {
+			return err
 		}
 		x := at(key{t, d})
 		x.sold, x.trial, x.assigned, x.qualified = x.sold+int64(sold), x.trial+int64(trial), x.assigned+int64(assigned), x.qualified+int64(qualified)
@@ -109,29 +106,20 @@ func (s *Store) Customers(ctx context.Context, sc Scope) ([]Customer, error) {
 		if d.Equal(latestOf[t]) {
 			skus[t] = append(skus[t], sku)
 		}
+		return nil
+	})
+	if err == nil {
+		err = s.each(ctx, sc, "SELECT tenant_id, date, sum(active_users), sum(qualified) FROM "+s.db+".usage_daily FINAL"+
+			" WHERE %s AND workload = 'all' AND "+days+" GROUP BY tenant_id, date", nil, func(r driver.Rows) error {
+			if err := r.Scan(&t, &d, &active, &uq); err != nil {
+				return err
+			}
+			x := at(key{t, d})
+			x.active, x.uq = int64(active), int64(uq)
+			return nil
+		})
 	}
-	rows.Close()
-	if err := rows.Err(); err != nil {
-		return nil, fmt.Errorf("customers: %w", err)
-	}
-	rows, err = s.query(ctx, sc, "SELECT tenant_id, date, sum(active_users), sum(qualified) FROM "+s.db+".usage_daily FINAL"+
-		" WHERE %s AND workload = 'all' AND "+days+" GROUP BY tenant_id, date")
 	if err != nil {
-		return nil, err
-	}
-	for rows.Next() {
-		var t string
-		var d time.Time
-		var active, uq uint64
-		if err := rows.Scan(&t, &d, &active, &uq); err != nil {
-			rows.Close()
-			return nil, fmt.Errorf("customers: %w", err)
-		}
-		x := at(key{t, d})
-		x.active, x.uq = int64(active), int64(uq)
-	}
-	rows.Close()
-	if err := rows.Err(); err != nil {
 		return nil, fmt.Errorf("customers: %w", err)
 	}
 

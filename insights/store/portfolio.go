@@ -2,8 +2,9 @@ package store
 
 import (
 	"context"
-	"fmt"
 	"time"
+
+	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
 )
 
 // Point is one day of a ratio: its parts and the percentage.
@@ -52,42 +53,26 @@ func (s *Store) Portfolio(ctx context.Context, sc Scope, from, to time.Time) (Po
 		" WHERE %s AND workload != 'all' AND date BETWEEN toDate(?) AND toDate(?) GROUP BY workload, date ORDER BY workload, date", f, t); err != nil {
 		return p, err
 	}
-	rows, err := s.query(ctx, sc, "SELECT count(DISTINCT tenant_id) FROM "+s.db+".subscriptions FINAL WHERE %s")
-	if err != nil {
-		return p, err
-	}
-	defer rows.Close()
 	var n uint64
-	if rows.Next() {
-		if err := rows.Scan(&n); err != nil {
-			return p, fmt.Errorf("portfolio: %w", err)
-		}
-	}
+	err = s.each(ctx, sc, "SELECT count(DISTINCT tenant_id) FROM "+s.db+".subscriptions FINAL WHERE %s", nil,
+		func(r driver.Rows) error { return r.Scan(&n) })
 	p.Customers = int(n)
-	return p, rows.Err()
+	return p, err
 }
 
 // series reads (name, date, numerator, denominator) rows, ordered by name
 // and date, into one series per name.
 func (s *Store) series(ctx context.Context, sc Scope, q string, args ...any) ([]Series, error) {
-	rows, err := s.query(ctx, sc, q, args...)
-	if err != nil {
-		return nil, err
-	}
-	defer rows.Close()
 	out := []Series{}
-	for rows.Next() {
-		var name string
-		var d time.Time
-		var num, den uint64
-		if err := rows.Scan(&name, &d, &num, &den); err != nil {
-			return nil, fmt.Errorf("insights query: %w", err)
+	var name string
+	var d time.Time
+	var num, den uint64
+	err := s.each(ctx, sc, q, args, func(r driver.Rows) error {
+		if err := r.Scan(&name, &d, &num, &den); err != nil {
+			return err
 		}
-		if len(out) == 0 || out[len(out)-1].Name != name {
-			out = append(out, Series{Name: name})
-		}
-		sr := &out[len(out)-1]
-		sr.Points = append(sr.Points, Point{Date: d.Format(dayLayout), Num: int64(num), Den: int64(den), Pct: pct(int64(num), int64(den))})
-	}
-	return out, rows.Err()
+		out = appendPoint(out, name, Point{Date: d.Format(dayLayout), Num: int64(num), Den: int64(den), Pct: pct(int64(num), int64(den))})
+		return nil
+	})
+	return out, err
 }

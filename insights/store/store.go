@@ -43,10 +43,10 @@ type Day = time.Time
 
 const dayLayout = "2006-01-02"
 
-// query runs q with the scope's clause in place of each %s, its
-// parameters for each, then args: every %s must come before the other
-// parameters of q.
-func (s *Store) query(ctx context.Context, sc Scope, q string, args ...any) (driver.Rows, error) {
+// each runs q with the scope's clause in place of each %s, its
+// parameters for each, then args (every %s comes before the other
+// parameters of q), and calls scan for each row.
+func (s *Store) each(ctx context.Context, sc Scope, q string, args []any, scan func(driver.Rows) error) error {
 	clause, params := s.portfolio(sc)
 	n := strings.Count(q, "%s")
 	all := make([]any, 0, n*len(params)+len(args))
@@ -57,26 +57,31 @@ func (s *Store) query(ctx context.Context, sc Scope, q string, args ...any) (dri
 	}
 	rows, err := s.conn.Query(ctx, fmt.Sprintf(q, clauses...), append(all, args...)...)
 	if err != nil {
-		return nil, fmt.Errorf("insights query: %w", err)
-	}
-	return rows, nil
-}
-
-// latestDay is the newest day of deployment_daily in the scope.
-func (s *Store) latestDay(ctx context.Context, sc Scope) (Day, bool, error) {
-	rows, err := s.query(ctx, sc, "SELECT max(date), count() FROM "+s.db+".deployment_daily WHERE %s")
-	if err != nil {
-		return Day{}, false, err
+		return fmt.Errorf("insights query: %w", err)
 	}
 	defer rows.Close()
-	var d time.Time
-	var n uint64
-	if rows.Next() {
-		if err := rows.Scan(&d, &n); err != nil {
-			return Day{}, false, fmt.Errorf("insights query: %w", err)
+	for rows.Next() {
+		if err := scan(rows); err != nil {
+			return fmt.Errorf("insights query: %w", err)
 		}
 	}
-	return d, n > 0, rows.Err()
+	if err := rows.Err(); err != nil {
+		return fmt.Errorf("insights query: %w", err)
+	}
+	return nil
+}
+
+// LatestDay is the newest day with figures in the scope; today (UTC)
+// when there are none.
+func (s *Store) LatestDay(ctx context.Context, sc Scope) (Day, error) {
+	var d time.Time
+	var n uint64
+	err := s.each(ctx, sc, "SELECT max(date), count() FROM "+s.db+".deployment_daily WHERE %s", nil,
+		func(r driver.Rows) error { return r.Scan(&d, &n) })
+	if err != nil || n == 0 {
+		return time.Now().UTC().Truncate(24 * time.Hour), err
+	}
+	return d, nil
 }
 
 func pct(num, den int64) *float64 {
@@ -85,14 +90,4 @@ func pct(num, den int64) *float64 {
 	}
 	p := 100 * float64(num) / float64(den)
 	return &p
-}
-
-// LatestDay is the newest day with figures in the scope; today (UTC)
-// when there are none.
-func (s *Store) LatestDay(ctx context.Context, sc Scope) (Day, error) {
-	d, ok, err := s.latestDay(ctx, sc)
-	if err != nil || !ok {
-		return time.Now().UTC().Truncate(24 * time.Hour), err
-	}
-	return d, nil
 }
