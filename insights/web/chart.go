@@ -107,29 +107,31 @@ func newChart(title string, series []store.Series, percent bool) chart {
 	for i, s := range series {
 		colour := palette[i%len(palette)]
 		c.Lines = append(c.Lines, chartLine{Name: s.Name, Points: s.Points, Colour: colour})
+		// a line per run of consecutive days with a value; a lone day is a dot
 		var seg []string
-		flush := func() {
+		var lx, ly float64
+		end := func() {
 			if len(seg) == 1 {
-				var px, py float64
-				fmt.Sscanf(seg[0], "%f,%f", &px, &py)
-				fmt.Fprintf(&b, `<circle cx="%.1f" cy="%.1f" r="2.5" fill="%s"/>`, px, py, colour)
+				fmt.Fprintf(&b, `<circle cx="%.1f" cy="%.1f" r="2.5" fill="%s"/>`, lx, ly, colour)
 			} else if len(seg) > 1 {
 				fmt.Fprintf(&b, `<polyline points="%s" stroke="%s" class="line"><title>%s</title></polyline>`, strings.Join(seg, " "), colour, template.HTMLEscapeString(s.Name))
 			}
 			seg = seg[:0]
 		}
-		prev := ""
+		prev := -2
 		for _, p := range s.Points {
+			i, _ := slices.BinarySearch(days, p.Date)
 			v, ok := value(p)
-			if !ok || (prev != "" && x(p.Date)-x(prev) > plotW/float64(max(len(days)-1, 1))+0.5) {
-				flush()
+			if !ok || i != prev+1 {
+				end()
 			}
 			if ok {
-				seg = append(seg, fmt.Sprintf("%.1f,%.1f", x(p.Date), y(v)))
+				lx, ly = x(p.Date), y(v)
+				seg = append(seg, fmt.Sprintf("%.1f,%.1f", lx, ly))
 			}
-			prev = p.Date
+			prev = i
 		}
-		flush()
+		end()
 	}
 	b.WriteString(`</svg>`)
 	c.SVG = template.HTML(b.String())
