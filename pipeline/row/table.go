@@ -33,8 +33,11 @@ type Table[R any] struct {
 	Name string
 	// Insert is the table inserts go to when it is not Name: a Null
 	// table whose materialized view writes Name.
-	Insert  string
-	Columns []Column[R]
+	Insert string
+	// OneRowPerKey: a flush emits each key of the table once (a
+	// subscription changed twice in a flush is two rows of one key).
+	OneRowPerKey bool
+	Columns      []Column[R]
 }
 
 // Into is the table inserts go to.
@@ -92,7 +95,7 @@ var (
 	}}
 	// UserActivity's rows go in folded, into a Null table whose view
 	// unfolds them into user_activity (schemas/migrations/0004).
-	UserActivity = Table[Activity]{Name: "user_activity", Insert: "user_activity_input", Columns: []Column[Activity]{
+	UserActivity = Table[Activity]{Name: "user_activity", Insert: "user_activity_input", OneRowPerKey: true, Columns: []Column[Activity]{
 		column("tenant_id", "String", func(r *Activity) string { return r.TenantID }),
 		column("user_id", "String", func(r *Activity) string { return r.UserID }),
 		column("workload", "LowCardinality(String)", func(r *Activity) string { return r.Workload }),
@@ -117,8 +120,9 @@ func flag(b bool) uint8 {
 type Batch interface {
 	Table() string // Name
 	Into() string  // the table inserts go to
-	Len() int      // rows to insert
-	Rows() int     // rows they make in the table (user_activity's unfold)
+	OneRowPerKey() bool
+	Len() int  // rows to insert
+	Rows() int // rows they make in the table (user_activity's unfold)
 	// Columns gives names and values of rows [from, to), in the table's
 	// column order.
 	Columns(from, to int) []NamedValues
@@ -144,6 +148,8 @@ type batch[R any] struct {
 func (b batch[R]) Table() string { return b.t.Name }
 func (b batch[R]) Into() string  { return b.t.Into() }
 func (b batch[R]) Len() int      { return len(b.rows) }
+
+func (b batch[R]) OneRowPerKey() bool { return b.t.OneRowPerKey }
 
 func (b batch[R]) Rows() int {
 	if b.rowsOf != nil {

@@ -61,7 +61,7 @@ func (w *Writer) Write(ctx context.Context, rows row.Set, token string) error {
 			for start := 0; start < b.Len(); start += w.chunk {
 				end := min(start+w.chunk, b.Len())
 				tok := fmt.Sprintf("%s/%s/%d", token, b.Table(), start)
-				if err := w.insert(ctx, b.Table(), b.Into(), uniqueKeys(b.Table()), tok, b.Columns(start, end)); err != nil {
+				if err := w.insert(ctx, b.Table(), b.Into(), b.OneRowPerKey(), tok, b.Columns(start, end)); err != nil {
 					failed.Store(true)
 					cancel(fmt.Errorf("flush %s: %w", b.Table(), err)) // the others stop retrying
 					return
@@ -76,16 +76,12 @@ func (w *Writer) Write(ctx context.Context, rows row.Set, token string) error {
 	return nil
 }
 
-// uniqueKeys: a flush writes each key of the table once, so the replacing
-// merge an insert applies to its own block (optimize_on_insert) finds
-// nothing, and skipping it spares the largest insert of a flush a merge
-// pass. Other tables may hold a key twice in a flush (a subscription
-// changed twice), which that merge folds.
-func uniqueKeys(table string) bool { return table == row.UserActivity.Name }
-
 // insert inserts one chunk of columns, for table, into target (table or
 // the Null table in front of it), retrying transient failures until ctx
-// ends.
+// ends. A table with one row per key in a flush (unique) skips the
+// replacing merge an insert applies to its own block
+// (optimize_on_insert): it would find nothing, and it is a pass over the
+// largest insert of a flush.
 func (w *Writer) insert(ctx context.Context, table, target string, unique bool, token string, data []row.NamedValues) error {
 	return w.Retry(ctx, table, func() error {
 		settings := ch.Settings{"insert_deduplication_token": token}
