@@ -152,11 +152,7 @@ func BenchmarkEmitWithinDay(b *testing.B) {
 // that must be accepted.
 func seatedEngine(b *testing.B, tenants, users int, assignedAt func(u int) int64) (*figures.Engine, func(*event.Event)) {
 	e := oneSourceEngine(b)
-	apply := func(ev *event.Event) {
-		if _, r, err := e.Apply(0, ev); err != nil || r != nil {
-			b.Fatal(err, r)
-		}
-	}
+	apply := applier(b, e)
 	for t := 0; t < tenants; t++ {
 		for u := 0; u < users; u++ {
 			apply(&event.Event{Kind: event.Assignment, EventID: fmt.Sprint("a", t, u), OccurredAt: assignedAt(u),
@@ -176,11 +172,7 @@ func BenchmarkEmitManySubscriptions(b *testing.B) {
 			const subs, skus, users = 2000, 100, 20
 			start := time.Date(2026, 10, 1, 0, 0, 0, 0, time.UTC).UnixNano()
 			e := oneSourceEngine(b)
-			apply := func(ev *event.Event) {
-				if _, r, err := e.Apply(0, ev); err != nil || r != nil {
-					b.Fatal(err, r)
-				}
-			}
+			apply := applier(b, e)
 			for s := range subs {
 				apply(&event.Event{Kind: event.Subscription, EventID: fmt.Sprint("s", s), OccurredAt: start - 20*event.NanosPerDay, TenantID: "t-big",
 					SubscriptionID: fmt.Sprint("sub-", s), SKU: fmt.Sprint("SKU_", s%skus), Quantity: 10, Status: event.Active})
@@ -204,5 +196,14 @@ func BenchmarkEmitManySubscriptions(b *testing.B) {
 				e.Emit(uint64(i + 2))
 			}
 		})
+	}
+}
+
+// applier applies an event to e that must be accepted.
+func applier(b *testing.B, e *figures.Engine) func(*event.Event) {
+	return func(ev *event.Event) {
+		if _, r, err := e.Apply(0, ev); err != nil || r != nil {
+			b.Fatal(err, r)
+		}
 	}
 }
