@@ -10,7 +10,6 @@ import (
 	"iter"
 	"math/bits"
 	"slices"
-	"strings"
 
 	"github.com/seatflow/seatflow/pipeline/event"
 )
@@ -93,15 +92,6 @@ type Set struct {
 	Activity      []Activity
 }
 
-// Append adds o's rows to s's.
-func (s *Set) Append(o Set) {
-	s.Deployment = append(s.Deployment, o.Deployment...)
-	s.Usage = append(s.Usage, o.Usage...)
-	s.Workload = append(s.Workload, o.Workload...)
-	s.Subscriptions = append(s.Subscriptions, o.Subscriptions...)
-	s.Activity = append(s.Activity, o.Activity...)
-}
-
 // Len counts the rows, user_activity's unfolded.
 func (s *Set) Len() int {
 	n := 0
@@ -120,36 +110,73 @@ func (s *Set) ActivityLen() int {
 	return n
 }
 
-// SortActivity puts s.Activity in user_activity's key order when it holds
-// the rows of several emits (units), each in key order and of tenants of
-// its own: ClickHouse skips its own sort for a sorted block, and these
-// rows make the largest insert of a flush. It moves each tenant's run of
-// rows whole, so it costs one copy of the rows and a sort of the tenants.
-func (s *Set) SortActivity() {
-	type run struct {
-		tenant     string
-		start, end int
+// Join puts several units' emits into one set, each table's rows in one
+// allocation. Units hold disjoint tenants and each emits its
+// user_activity rows in key order; Join merges them tenant by tenant, so
+// the joined rows are in key order too: ClickHouse skips its own sort
+// for a sorted block, and these rows make the largest insert of a flush.
+func Join(sets []Set) Set {
+	switch len(sets) {
+	case 0:
+		return Set{}
+	case 1:
+		return sets[0]
 	}
-	var runs []run
-	sorted := true
-	for i := 0; i < len(s.Activity); {
-		j := i + 1
-		for j < len(s.Activity) && s.Activity[j].TenantID == s.Activity[i].TenantID {
-			j++
+	return Set{
+		Deployment:    concat(sets, func(s *Set) []Deployment { return s.Deployment }),
+		Usage:         concat(sets, func(s *Set) []Usage { return s.Usage }),
+		Workload:      concat(sets, func(s *Set) []Workload { return s.Workload }),
+		Subscriptions: concat(sets, func(s *Set) []Subscription { return s.Subscriptions }),
+		Activity:      mergeActivity(sets),
+	}
+}
+
+func concat[T any](sets []Set, rows func(*Set) []T) []T {
+	n := 0
+	for i := range sets {
+		n += len(rows(&sets[i]))
+	}
+	if n == 0 {
+		return nil
+	}
+	out := make([]T, 0, n)
+	for i := range sets {
+		out = append(out, rows(&sets[i])...)
+	}
+	return out
+}
+
+// mergeActivity merges the sets' user_activity rows, each set's in key
+// order, by moving each tenant's run of rows whole.
+func mergeActivity(sets []Set) []Activity {
+	rest := make([][]Activity, 0, len(sets))
+	n := 0
+	for i := range sets {
+		if a := sets[i].Activity; len(a) > 0 {
+			rest = append(rest, a)
+			n += len(a)
 		}
-		if len(runs) > 0 && runs[len(runs)-1].tenant > s.Activity[i].TenantID {
-			sorted = false
+	}
+	if len(rest) <= 1 {
+		return concat(sets, func(s *Set) []Activity { return s.Activity })
+	}
+	out := make([]Activity, 0, n)
+	for len(rest) > 0 {
+		low := 0
+		for i := 1; i < len(rest); i++ {
+			if rest[i][0].TenantID < rest[low][0].TenantID {
+				low = i
+			}
 		}
-		runs = append(runs, run{s.Activity[i].TenantID, i, j})
-		i = j
+		a := rest[low]
+		end := 1
+		for end < len(a) && a[end].TenantID == a[0].TenantID {
+			end++
+		}
+		out = append(out, a[:end]...)
+		if rest[low] = a[end:]; len(rest[low]) == 0 {
+			rest = slices.Delete(rest, low, low+1)
+		}
 	}
-	if sorted {
-		return
-	}
-	slices.SortStableFunc(runs, func(a, b run) int { return strings.Compare(a.tenant, b.tenant) })
-	out := make([]Activity, 0, len(s.Activity))
-	for _, r := range runs {
-		out = append(out, s.Activity[r.start:r.end]...)
-	}
-	s.Activity = out
+	return out
 }

@@ -5,9 +5,14 @@ import (
 	"context"
 	"fmt"
 	"maps"
+	"runtime"
 	"slices"
 	"strconv"
+	"sync"
+	"sync/atomic"
 	"time"
+
+	"github.com/seatflow/seatflow/pipeline/row"
 
 	"github.com/seatflow/seatflow/sinks/clickhouse"
 )
@@ -53,37 +58,70 @@ func (r *Runner) pending() int {
 func (r *Runner) flushUnits(ctx context.Context, units []*unit, checkpoint bool, written chan<- error) error {
 	r.flushSeq++
 	w := write{start: time.Now(), token: r.member + "-" + strconv.FormatUint(r.flushSeq, 10), written: written}
-	m := r.cfg.Metrics
+	// Units share nothing: their emits and checkpoint states are built on
+	// every core. At the end of a backlog this is most of a flush's work.
+	type out struct {
+		rows  row.Set
+		cp    clickhouse.Checkpoint
+		state time.Duration
+		err   error
+	}
+	outs := make([]out, len(units))
 	for _, u := range units {
-		p := u.p
 		u.seq++
-		w.rows.Append(u.engine.Emit(u.version()))
+	}
+	onEveryCore(len(units), func(i int) {
+		u, o := units[i], &outs[i]
+		o.rows = u.engine.Emit(u.version())
+		if checkpoint {
+			start := time.Now()
+			o.cp, o.err = r.checkpointOf(u)
+			o.state = time.Since(start)
+		}
+	})
+	m := r.cfg.Metrics
+	sets := make([]row.Set, len(units))
+	for i, u := range units {
+		if err := outs[i].err; err != nil {
+			return err
+		}
+		sets[i] = outs[i].rows
 		w.deadLetters = append(w.deadLetters, u.deadLetters...)
 		u.deadLetters = nil
 		if wm := u.engine.Watermark(); wm > 0 {
-			m.UnitWatermark.WithLabelValues(strconv.Itoa(p)).Set(float64(wm) / 1e9)
+			m.UnitWatermark.WithLabelValues(strconv.Itoa(u.p)).Set(float64(wm) / 1e9)
 		}
 		st := u.engine.Stats()
 		m.Unknown.WithLabelValues("sku").Add(float64(st.UnknownSKUEvents - u.stats.UnknownSKUEvents))
 		m.Unknown.WithLabelValues("workload").Add(float64(st.UnknownWorkloadEvents - u.stats.UnknownWorkloadEvents))
 		u.stats = st
 		if checkpoint {
-			start := time.Now()
-			cp, err := r.checkpointOf(u)
-			if err != nil {
-				return err
-			}
-			w.checkpoints = append(w.checkpoints, unitCheckpoint{u, cp})
-			w.stateTime += time.Since(start)
+			w.checkpoints = append(w.checkpoints, unitCheckpoint{u, outs[i].cp})
+			w.stateTime = max(w.stateTime, outs[i].state)
 		}
 	}
-	w.rows.SortActivity() // the units' runs, each in key order
+	w.rows = row.Join(sets)
 	err := r.sink.send(ctx, w)
 	if err != nil && ctx.Err() != nil {
 		// the rows left the engines: a clean stop still writes them
 		r.unsent = &w
 	}
 	return err
+}
+
+// onEveryCore runs f(0) to f(n-1) on up to GOMAXPROCS goroutines and
+// returns when all are done.
+func onEveryCore(n int, f func(i int)) {
+	var next atomic.Int64
+	var wg sync.WaitGroup
+	for range min(n, runtime.GOMAXPROCS(0)) {
+		wg.Go(func() {
+			for i := int(next.Add(1) - 1); i < n; i = int(next.Add(1) - 1) {
+				f(i)
+			}
+		})
+	}
+	wg.Wait()
 }
 
 func (r *Runner) checkpointOf(u *unit) (clickhouse.Checkpoint, error) {

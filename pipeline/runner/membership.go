@@ -9,6 +9,7 @@ import (
 	"maps"
 	"slices"
 	"sort"
+	"sync"
 	"time"
 
 	"github.com/segmentio/kafka-go"
@@ -164,7 +165,10 @@ func (r *Runner) assign(ctx context.Context, gen *kafka.Generation, units []int,
 			r.drop(u)
 		}
 	}
-	r.assigned, r.usedBefore = assignment{gen: gen, units: units}, nil
+	r.assigned = assignment{gen: gen, units: units}
+	r.usedBeforeMu.Lock()
+	r.usedBefore = nil
+	r.usedBeforeMu.Unlock()
 	for _, u := range r.units {
 		r.startReaders(gen, u, out)
 	}
@@ -176,12 +180,23 @@ func (r *Runner) assign(ctx context.Context, gen *kafka.Generation, units []int,
 // failed), and says in Ready whether it now works them all.
 func (r *Runner) acquireMissing(ctx context.Context, out chan<- batch) error {
 	a := r.assigned
+	var missing []int
 	for _, p := range a.units {
-		if r.units[p] != nil {
-			continue
+		if r.units[p] == nil {
+			missing = append(missing, p)
 		}
-		u, err := r.acquire(ctx, p, a.gen.ID)
-		switch {
+	}
+	// All at once: each waits on ClickHouse, and the loop (which applies
+	// every unit's events) waits for them all.
+	acquired := make([]*unit, len(missing))
+	errs := make([]error, len(missing))
+	var wg sync.WaitGroup
+	for i, p := range missing {
+		wg.Go(func() { acquired[i], errs[i] = r.acquire(ctx, p, a.gen.ID) })
+	}
+	wg.Wait()
+	for i, p := range missing {
+		switch err := errs[i]; {
 		case errors.Is(err, ErrResetRefused):
 			return err
 		case errors.Is(err, clickhouse.ErrClaimLost):
@@ -193,8 +208,8 @@ func (r *Runner) acquireMissing(ctx context.Context, out chan<- batch) error {
 			r.cfg.Log.Warn("restore unit; retrying", "unit", p, "err", err)
 			continue
 		}
-		r.units[p] = u
-		r.startReaders(a.gen, u, out)
+		r.units[p] = acquired[i]
+		r.startReaders(a.gen, acquired[i], out)
 	}
 	owned := slices.Sorted(maps.Keys(r.units))
 	r.owned.Store(&owned)

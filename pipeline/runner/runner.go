@@ -81,8 +81,10 @@ type Runner struct {
 	units    map[int]*unit
 	assigned assignment // what the group gave this member last
 	// usedBefore: why each unit of assigned was worked before, for units
-	// without a checkpoint (startedBefore); nil until first needed
-	usedBefore map[int]string
+	// without a checkpoint (startedBefore); nil until first needed. Units
+	// are acquired at once, so it has a lock of its own.
+	usedBeforeMu sync.Mutex
+	usedBefore   map[int]string
 	worked     atomic.Bool // every unit of assigned is worked
 	consumed   map[consumedKey]prometheus.Counter
 	flushSeq   uint64 // names each write, for the sink's deduplication tokens

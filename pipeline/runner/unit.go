@@ -123,6 +123,8 @@ var ErrResetRefused = errors.New("refusing to start a unit from nothing")
 // once for all of an assignment's units (a first start has no checkpoints
 // at all).
 func (r *Runner) startedBefore(ctx context.Context, p int) (string, error) {
+	r.usedBeforeMu.Lock()
+	defer r.usedBeforeMu.Unlock()
 	if r.usedBefore == nil {
 		topics := map[string][]int{}
 		for _, u := range r.assigned.units {
@@ -209,10 +211,10 @@ func (r *Runner) drop(u *unit) {
 	u.retired.Store(true)
 	for i, t := range r.partitionsOf(u.p) {
 		if p := u.pending[i]; p != nil {
-			r.release(t, len(p.spent))
 			for _, s := range p.spent {
 				r.recycle(t, s)
 			}
+			r.release(t, len(p.spent))
 			u.pending[i] = nil
 		}
 		r.positions.forget(t)
@@ -229,8 +231,8 @@ func (r *Runner) process(ctx context.Context, b batch) error {
 	t := b.part
 	u := r.units[t.partition]
 	if u == nil || u != b.unit {
-		r.release(t, 1)
 		r.recycle(t, b.spare)
+		r.release(t, 1)
 		return nil
 	}
 	side := r.side(t)
@@ -259,13 +261,15 @@ func (r *Runner) process(ctx context.Context, b batch) error {
 		// side waits for
 		return r.retryPaused(ctx, u)
 	}
+	// the spare first: the credit wakes the reader, which takes a spare
+	// if one is there and allocates anew if not
+	r.recycle(t, b.spare)
 	r.release(t, 1)
 	if b.atEnd {
 		// at its end now rather than at the next lag check: the other
 		// side may be waiting for it
 		u.engine.SetIdle(int32(side), true)
 	}
-	r.recycle(t, b.spare)
 	if r.pending() >= MaxPendingRows {
 		// a backfill finds rows faster than the flush interval wants
 		// them: flush early, which bounds memory and keeps inserts even
@@ -368,12 +372,12 @@ func (r *Runner) retryPaused(ctx context.Context, u *unit) error {
 			p.msgs = p.msgs[n:]
 			if len(p.msgs) == 0 {
 				u.pending[side] = nil
+				for _, s := range p.spent {
+					r.recycle(t, s)
+				}
 				r.release(t, len(p.spent))
 				if p.atEnd {
 					u.engine.SetIdle(int32(side), true)
-				}
-				for _, s := range p.spent {
-					r.recycle(t, s)
 				}
 			}
 		}
