@@ -130,15 +130,17 @@ func (memRows) Retry(ctx context.Context, _ string, op func() error) error {
 
 type memCheckpoints struct{ m *MemPorts }
 
-func (s memCheckpoints) Save(_ context.Context, cp clickhouse.Checkpoint) error {
+func (s memCheckpoints) Save(_ context.Context, cps ...clickhouse.Checkpoint) error {
 	s.m.mu.Lock()
 	defer s.m.mu.Unlock()
-	if s.m.cps[cp.Unit] == nil {
-		s.m.cps[cp.Unit] = map[uint64]clickhouse.Checkpoint{}
+	for _, cp := range cps {
+		if s.m.cps[cp.Unit] == nil {
+			s.m.cps[cp.Unit] = map[uint64]clickhouse.Checkpoint{}
+		}
+		cp.State = slices.Clone(cp.State)
+		cp.Offsets = maps.Clone(cp.Offsets)
+		s.m.cps[cp.Unit][cp.Version] = cp
 	}
-	cp.State = slices.Clone(cp.State)
-	cp.Offsets = maps.Clone(cp.Offsets)
-	s.m.cps[cp.Unit][cp.Version] = cp
 	return nil
 }
 

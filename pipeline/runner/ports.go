@@ -32,7 +32,7 @@ type RowStore interface {
 // CheckpointStore keeps each unit's checkpoints and claims (see
 // sinks/clickhouse.Checkpoints for what each does).
 type CheckpointStore interface {
-	Save(ctx context.Context, cp clickhouse.Checkpoint) error
+	Save(ctx context.Context, cps ...clickhouse.Checkpoint) error
 	Versions(ctx context.Context, unit int32, n int) ([]uint64, error)
 	Load(ctx context.Context, unit int32, version uint64) (clickhouse.Checkpoint, error)
 	Prune(ctx context.Context, unit int32, keep int) error

@@ -137,12 +137,16 @@ func (r *Runner) write(ctx context.Context, w write) error {
 		return nil
 	}
 	start := time.Now()
+	cps := make([]clickhouse.Checkpoint, len(w.checkpoints))
+	for i, c := range w.checkpoints {
+		cps[i] = c.cp
+	}
+	// a ClickHouse outage during a save waits like one during an insert,
+	// rather than ending the run
+	if err := r.writer.Retry(ctx, "checkpoints", func() error { return r.cps.Save(ctx, cps...) }); err != nil {
+		return err
+	}
 	for _, c := range w.checkpoints {
-		// a ClickHouse outage during a save waits like one during an
-		// insert, rather than ending the run
-		if err := r.writer.Retry(ctx, "checkpoints", func() error { return r.cps.Save(ctx, c.cp) }); err != nil {
-			return err
-		}
 		if c.unit.saves++; c.unit.saves%pruneEvery == 0 {
 			if err := r.cps.Prune(ctx, c.cp.Unit, checkpointsKept); err != nil {
 				r.cfg.Log.Warn("prune old checkpoints", "unit", c.cp.Unit, "err", err)

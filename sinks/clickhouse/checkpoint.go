@@ -32,23 +32,33 @@ func NewCheckpoints(conn driver.Conn, db, group string) *Checkpoints {
 	return &Checkpoints{conn: conn, db: db, group: group}
 }
 
-// Save writes a checkpoint (the state compressed with zstd).
-func (c *Checkpoints) Save(ctx context.Context, cp Checkpoint) error {
-	enc, err := zstd.NewWriter(nil, zstd.WithEncoderLevel(zstd.SpeedFastest))
+// Save writes checkpoints, their states compressed with zstd, in one
+// insert.
+func (c *Checkpoints) Save(ctx context.Context, cps ...Checkpoint) error {
+	if len(cps) == 0 {
+		return nil
+	}
+	// one insert for all: a ClickHouse part each, not one per unit
+	enc, err := zstd.NewWriter(nil, zstd.WithEncoderLevel(zstd.SpeedFastest), zstd.WithEncoderConcurrency(1))
 	if err != nil {
 		return err
 	}
-	state := enc.EncodeAll(cp.State, nil)
+	defer enc.Close()
 	b, err := c.conn.PrepareBatch(ctx, "INSERT INTO "+c.db+".unit_checkpoints (consumer_group, unit, version, created_at, offsets, state)")
 	if err != nil {
-		return fmt.Errorf("save checkpoint of unit %d: %w", cp.Unit, err)
+		return fmt.Errorf("save checkpoints: %w", err)
 	}
-	if err := b.Append(c.group, cp.Unit, cp.Version, time.Now().UTC(), cp.Offsets, string(state)); err != nil {
-		b.Abort()
-		return fmt.Errorf("save checkpoint of unit %d: %w", cp.Unit, err)
+	now := time.Now().UTC()
+	var state []byte
+	for _, cp := range cps {
+		state = enc.EncodeAll(cp.State, state[:0])
+		if err := b.Append(c.group, cp.Unit, cp.Version, now, cp.Offsets, string(state)); err != nil {
+			b.Abort()
+			return fmt.Errorf("save checkpoint of unit %d: %w", cp.Unit, err)
+		}
 	}
 	if err := b.Send(); err != nil {
-		return fmt.Errorf("save checkpoint of unit %d: %w", cp.Unit, err)
+		return fmt.Errorf("save checkpoints: %w", err)
 	}
 	return nil
 }

@@ -84,8 +84,13 @@ func TestCheckpointRoundTrip(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	if err := cps.Save(ctx, clickhouse.Checkpoint{Unit: 1, Version: 9, Offsets: map[string]int64{"usage/1": 5}, State: state[:10]}); err != nil {
+	// a flush's units in one save, each whole
+	if err := cps.Save(ctx, clickhouse.Checkpoint{Unit: 1, Version: 9, Offsets: map[string]int64{"usage/1": 5}, State: state[:10]},
+		clickhouse.Checkpoint{Unit: 2, Version: 3, Offsets: map[string]int64{"usage/2": 6, "license/2": 2}, State: state[5:]}); err != nil {
 		t.Fatal(err)
+	}
+	if cp, err := cps.Latest(ctx, 2); err != nil || cp.Version != 3 || fmt.Sprint(cp.Offsets) != "map[license/2:2 usage/2:6]" || string(cp.State) != string(state[5:]) {
+		t.Errorf("unit 2 saved with unit 1: version %d offsets %v state %d bytes (%v)", cp.Version, cp.Offsets, len(cp.State), err)
 	}
 	other := clickhouse.NewCheckpoints(conn, env.Database, "group-b")
 	if _, err := other.Latest(ctx, 0); err != clickhouse.ErrNoCheckpoint {
