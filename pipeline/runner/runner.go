@@ -85,9 +85,9 @@ type Runner struct {
 	// are acquired at once, so it has a lock of its own.
 	usedBeforeMu sync.Mutex
 	usedBefore   map[int]string
-	worked     atomic.Bool // every unit of assigned is worked
-	consumed   map[consumedKey]prometheus.Counter
-	flushSeq   uint64 // names each write, for the sink's deduplication tokens
+	worked       atomic.Bool // every unit of assigned is worked
+	consumed     map[consumedKey]prometheus.Counter
+	flushSeq     uint64 // names each write, for the sink's deduplication tokens
 
 	// membership (membership.go)
 	gen         atomic.Pointer[kafka.Generation] // the current one, for commits
