@@ -1,10 +1,15 @@
 package main
 
 import (
+	"context"
 	"errors"
 	"os"
 	"strings"
 	"testing"
+
+	"github.com/alecthomas/kingpin/v2"
+
+	"github.com/seatflow/seatflow/insights/access"
 )
 
 func TestDSNIsRedacted(t *testing.T) {
@@ -83,5 +88,40 @@ func TestKafkaSASLFlags(t *testing.T) {
 				t.Errorf("SASL %v for mechanism %q", sec.SASL, c.flags.saslMechanism)
 			}
 		})
+	}
+}
+
+// TestTokenCommandsShareServesFile: SEATFLOW_WEB_TOKENS_FILE names the
+// token file for seatflow serve and for token create, list and revoke
+// alike, so a token made with the portal's settings is one it reads.
+func TestTokenCommandsShareServesFile(t *testing.T) {
+	file := t.TempDir() + "/tokens"
+	t.Setenv("SEATFLOW_WEB_TOKENS_FILE", file)
+	run := func(args ...string) {
+		t.Helper()
+		app, runs := newApp()
+		selected, err := app.Parse(args)
+		if err != nil {
+			t.Fatalf("%v: %v", args, err)
+		}
+		if err := runs[selected](context.Background()); err != nil {
+			t.Fatalf("%v: %v", args, err)
+		}
+	}
+	run("token", "create", "--partner", "p-7", "--role", "sales_agent")
+	granted, err := access.List(file)
+	if err != nil || len(granted) != 1 || granted[0].Partner != "p-7" || granted[0].Role != "sales_agent" {
+		t.Fatalf("token file after create: %+v (%v)", granted, err)
+	}
+	run("token", "revoke", "--id", granted[0].ID)
+	if granted, err := access.List(file); err != nil || len(granted) != 0 {
+		t.Errorf("token file after revoke: %+v (%v)", granted, err)
+	}
+	app := kingpin.New("seatflow", "")
+	app.DefaultEnvars()
+	cmd := app.Command("serve", "")
+	f := addServeFlags(cmd, addClickHouseFlags(cmd))
+	if _, err := app.Parse([]string{"serve"}); err != nil || f.tokens != file {
+		t.Errorf("seatflow serve reads %q (%v), want %q", f.tokens, err, file)
 	}
 }

@@ -17,17 +17,22 @@ import (
 // each runs, by name.
 func tokenCommands(app *kingpin.Application) map[string]func(context.Context) error {
 	cmd := app.Command("token", "Manage the portal's access tokens.")
+	// the flag (and SEATFLOW_WEB_TOKENS_FILE) of seatflow serve: one
+	// setting names the file for both
+	tokensFile := func(c *kingpin.CmdClause) *string {
+		return c.Flag("web.tokens-file", "Token file that seatflow serve reads.").Default("seatflow-tokens").String()
+	}
 	create := cmd.Command("create", "Make a token for a partner and a role; prints it once and appends its hash to the token file.")
-	file := create.Flag("file", "Token file.").Default("seatflow-tokens").String()
+	file := tokensFile(create)
 	partner := create.Flag("partner", "The partner_id whose customers the token sees (any for --role analyst).").Default("").String()
 	role := create.Flag("role", "Role: "+strings.Join(access.Roles, ", ")+" (analyst sees every partner).").Required().String()
 
 	revoke := cmd.Command("revoke", "Remove a token from the token file; a running seatflow serve refuses it at once.")
-	rfile := revoke.Flag("file", "Token file.").Default("seatflow-tokens").String()
+	rfile := tokensFile(revoke)
 	id := revoke.Flag("id", "The token's ID (seatflow token list).").Required().String()
 
 	list := cmd.Command("list", "List the tokens of the token file: ID, partner, role, made.")
-	lfile := list.Flag("file", "Token file.").Default("seatflow-tokens").String()
+	lfile := tokensFile(list)
 
 	return map[string]func(context.Context) error{
 		create.FullCommand(): func(context.Context) error {
