@@ -43,6 +43,7 @@ type Report struct {
 func main() {
 	users := flag.String("users", "1000000,3000000,10000000", "tracked-user sizes for the memory and restart figures")
 	events := flag.String("events", "1000000,3000000,10000000", "event counts for the end-to-end figures")
+	e2eRounds := flag.Int("e2e-rounds", 3, "runs of each end-to-end figure; it reports the median, best and worst")
 	core := flag.Int("core-events", 5_000_000, "usage events for the core figure, over all its rounds")
 	coreRounds := flag.Int("core-rounds", 5, "rounds of the core figure; it reports the best, median and worst")
 	sqlDays := flag.Int("sql-days", 35, "days of events for the SQL-way comparison")
@@ -58,6 +59,9 @@ func main() {
 	flag.Parse()
 	if *coreRounds < 1 {
 		fail(fmt.Errorf("-core-rounds must be at least 1, got %d", *coreRounds))
+	}
+	if *e2eRounds < 1 {
+		fail(fmt.Errorf("-e2e-rounds must be at least 1, got %d", *e2eRounds))
 	}
 	if *cpuprofile != "" {
 		f, err := os.Create(*cpuprofile)
@@ -130,7 +134,7 @@ func main() {
 	each("restart", "restart: checkpoint read from ClickHouse and restored", *users,
 		func(n int) ([]Result, error) { return restart(ctx, cat, n) })
 	each("e2e", "end to end: dev broker -> seatflow run --drain -> local ClickHouse", *events,
-		func(n int) ([]Result, error) { return endToEnd(ctx, n, *runProfile) })
+		func(n int) ([]Result, error) { return endToEnd(ctx, n, *e2eRounds, *runProfile) })
 	each("replicas", "replicas: 1, 2 and 3 `seatflow run` in one group, and a handoff after kill -9", *replicaEvents,
 		func(n int) ([]Result, error) { return replicaScaling(ctx, n) })
 	each("sql", "the SQL way, same data and engine", *sqlTenants,

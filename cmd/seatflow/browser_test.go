@@ -211,6 +211,19 @@ func TestPortalInABrowser(t *testing.T) {
 	if fmt.Sprint(got[1:]) != fmt.Sprint(want) {
 		t.Errorf("downloaded CSV (%d rows, %s to %s) differs from the FINAL rows (%d)", len(got)-1, from, to, len(want))
 	}
+	// At a phone's width each page fits the screen: only the tables
+	// scroll, inside their own boxes.
+	const phone = 390
+	must(t, "phone width", chromedp.Do(bctx, chromedp.EmulateViewport(phone, 844, chromedp.EmulateMobile)))
+	for _, page := range []string{"/portfolio", "/customers/tenant-over"} {
+		must(t, "open "+page, chromedp.Do(bctx, chromedp.Navigate(base+page), chromedp.WaitVisible(chromedp.CSS("svg.chart"))))
+		width := run(t, bctx, chromedp.Evaluate[int](`document.documentElement.scrollWidth`))
+		charts := run(t, bctx, chromedp.Evaluate[[]int](`[...document.querySelectorAll('svg.chart')].map(c => Math.ceil(c.getBoundingClientRect().right))`))
+		if width > phone || slices.Max(charts) > phone {
+			t.Errorf("%s at %d px: the page is %d px wide, its charts end at %v px", page, phone, width, charts)
+		}
+	}
+
 	cancel()
 	if err := <-served; err != nil {
 		t.Errorf("serve: %v", err)

@@ -60,8 +60,11 @@ type Config struct {
 
 // MaxPendingRows triggers a flush before the interval: the activity log
 // holds a pending user_activity row in 20 bytes plus its user ID (about
-// 130 MB at this bound), and fewer, larger flushes recompute fewer days.
-const MaxPendingRows = 3_000_000
+// 45 MB at this bound). In a backlog, a flush at this bound writes while
+// events go on being applied, where one at the end of the interval made
+// ClickHouse wait, then made the loop wait for it; a much lower bound
+// recomputes the same days too often (bench/README.md).
+const MaxPendingRows = 1_000_000
 
 // Runner is one member of the pipeline's consumer group.
 type Runner struct {
