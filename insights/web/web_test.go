@@ -26,7 +26,6 @@ import (
 	"github.com/seatflow/seatflow/insights/web"
 	"github.com/seatflow/seatflow/pipeline/catalog"
 	"github.com/seatflow/seatflow/pipeline/figures"
-	"github.com/seatflow/seatflow/pipeline/row"
 	"github.com/seatflow/seatflow/schemas"
 	"github.com/seatflow/seatflow/sinks/clickhouse"
 	"github.com/seatflow/seatflow/testenv"
@@ -79,23 +78,25 @@ func startPortal(t *testing.T) *portal {
 		t.Fatal(err)
 	}
 	e.SetSources(0)
-	var rows row.Set
+	w := clickhouse.NewWriter(conn, env.Database)
 	version := uint64(1)
+	flush := func() { // each flush is written on its own, as the runner does
+		if err := w.Write(ctx, e.Emit(version), fmt.Sprintf("portal/%d", version)); err != nil {
+			t.Fatal(err)
+		}
+		version++
+	}
 	for _, ev := range testenv.PortfolioEvents() {
 		_, rej, err := e.Apply(0, &ev)
-		if errors.Is(err, figures.ErrAhead) { // the engine's days are full: flush, as the runner does
-			rows.Append(e.Emit(version))
-			version++
+		if errors.Is(err, figures.ErrAhead) { // the engine's days are full: flush
+			flush()
 			_, rej, err = e.Apply(0, &ev)
 		}
 		if err != nil || rej != nil {
 			t.Fatalf("apply %+v: %v %v", ev, err, rej)
 		}
 	}
-	rows.Append(e.Emit(version))
-	if err := clickhouse.NewWriter(conn, env.Database).Write(ctx, rows, "portal"); err != nil {
-		t.Fatal(err)
-	}
+	flush()
 
 	p := &portal{conn: conn, db: env.Database, tokens: map[string]string{}, file: filepath.Join(t.TempDir(), "tokens"), log: &lockedBuffer{}}
 	for _, role := range access.Roles {
