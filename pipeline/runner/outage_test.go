@@ -49,10 +49,21 @@ func TestClickHouseOutage(t *testing.T) {
 		t.Fatal("the pipeline stayed ready while ClickHouse was down")
 	}
 	// The failing write holds the sink and one more flush may queue
-	// behind it; the flush after that waits, and consuming stops.
-	time.Sleep(3 * 100 * time.Millisecond) // three flush intervals
-	stalled, _, _ := r.Progress()
-	time.Sleep(500 * time.Millisecond)
+	// behind it; the flush after that waits, and consuming stops: once
+	// the count of applied events holds still for a second, it must hold
+	// for good. How soon it stops depends on the machine, so that is
+	// waited for, not timed.
+	var stalled int64 = -1
+	waitUntil(t, runCtx, "stop in consuming", func() bool {
+		p, _, _ := r.Progress()
+		if p == stalled {
+			return true
+		}
+		stalled = p
+		time.Sleep(time.Second)
+		return false
+	})
+	time.Sleep(time.Second)
 	if p, _, _ := r.Progress(); p != stalled {
 		t.Errorf("kept consuming (%d → %d) while ClickHouse was down", stalled, p)
 	}
