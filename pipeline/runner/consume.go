@@ -23,8 +23,10 @@ const (
 	fetchMaxBytes = 256 << 10 // compressed: about 1 MB, 5000 events, when lz4-compressed
 	fetchMaxWait  = 500 * time.Millisecond
 	// batches a partition may have handed over but not yet applied: this
-	// bounds memory while a partition is paused (ErrAhead, ErrSkew).
-	batchesInFlight = 2
+	// bounds memory while a partition is paused (ErrAhead, ErrSkew). The
+	// reader fetches and decodes its next batch meanwhile, so one keeps
+	// the apply loop fed; a second only added memory to touch.
+	batchesInFlight = 1
 )
 
 // batch is one fetch of one partition, in offset order, decoded by the
