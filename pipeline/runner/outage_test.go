@@ -49,12 +49,13 @@ func TestClickHouseOutage(t *testing.T) {
 		t.Fatal("the pipeline stayed ready while ClickHouse was down")
 	}
 	// The failing write holds the sink and one more flush may queue
-	// behind it; the flush after that waits, and consuming stops: once
-	// the count of applied events holds still for a second, it must hold
-	// for good. How soon it stops depends on the machine, so that is
-	// waited for, not timed.
+	// behind it; the flush after that waits, and consuming stops. How
+	// soon depends on the machine, so the test waits for the count of
+	// applied events to hold still for a second, then requires it to
+	// hold another; a pipeline that never stops reads every event, which
+	// the check after this one rejects.
 	var stalled int64 = -1
-	waitUntil(t, runCtx, "stop in consuming", func() bool {
+	waitUntil(t, runCtx, "consuming to stop", func() bool {
 		p, _, _ := r.Progress()
 		if p == stalled {
 			return true
